@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Generate NFTables.Port's C tables, Elixir wrappers and reference docs.
+
+    generate.py --schema DIR --c-out DIR          # C tables (meson, at build time)
+    generate.py --schema DIR --elixir-out DIR     # elixir_stubs/
+    generate.py --schema DIR --docs-out FILE      # docs/reference.md
+    generate.py --schema DIR --check              # validate only
+
+A schema error exits 1 with `file: key: message`.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from nfpgen import schema as schema_mod  # noqa: E402
+from nfpgen import c_enums, c_objects, c_ops, docs, elixir  # noqa: E402
+from nfpgen.errors import SchemaError  # noqa: E402
+
+
+def write_if_changed(path, content):
+    try:
+        with open(path, encoding="utf-8") as f:
+            if f.read() == content:
+                return
+    except FileNotFoundError:
+        pass
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--schema", required=True)
+    p.add_argument("--c-out")
+    p.add_argument("--elixir-out")
+    p.add_argument("--docs-out")
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args(argv)
+    root = os.path.dirname(os.path.abspath(args.schema))
+    try:
+        schema = schema_mod.load(args.schema)
+    except SchemaError as e:
+        print(f"schema error: {e}", file=sys.stderr)
+        return 1
+    if args.c_out:
+        os.makedirs(args.c_out, exist_ok=True)
+        write_if_changed(os.path.join(args.c_out, "nfp_enums.c"), c_enums.emit(schema, root))
+        write_if_changed(os.path.join(args.c_out, "nfp_objects.c"), c_objects.emit(schema, root))
+        write_if_changed(os.path.join(args.c_out, "nfp_ops.c"), c_ops.emit(schema, root))
+        write_if_changed(os.path.join(args.c_out, "nfp_tables.h"), c_ops.emit_header(schema, root))
+    if args.elixir_out:
+        os.makedirs(args.elixir_out, exist_ok=True)
+        files = elixir.emit_all(schema)
+        for name, content in files.items():
+            write_if_changed(os.path.join(args.elixir_out, name), content)
+        for stale in set(os.listdir(args.elixir_out)) - set(files):
+            if stale.endswith(".ex"):
+                os.remove(os.path.join(args.elixir_out, stale))
+    if args.docs_out:
+        write_if_changed(args.docs_out, docs.emit(schema))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
