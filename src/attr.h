@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The attribute engine: one attribute value between ETF and a libnftnl
+ * object, driven by its descriptor (wire type, width, length, enum). Every
+ * check libnftnl would otherwise assert on happens here first.
+ */
+#ifndef NFP_ATTR_H
+#define NFP_ATTR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ei.h>
+
+#include "desc.h"
+#include "req.h"
+
+/* Where attributes go: a libnftnl object or expression behind accessors. */
+struct nfp_target {
+	void *o;
+	const char *owner;	/* "table", "expression payload": for messages */
+	int (*set)(void *o, uint16_t a, const void *d, uint32_t l);
+	const void *(*get)(const void *o, uint16_t a, uint32_t *l);
+	bool (*is_set)(const void *o, uint16_t a);
+};
+
+void nfp_target_obj(struct nfp_target *t, const struct nfp_obj *obj, void *o);
+void nfp_target_expr(struct nfp_target *t, const struct nfp_expr *e, void *o);
+
+/* Decodes the scalar value at *idx into attribute a of t. */
+int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
+		    const struct nfp_target *t);
+/* Encodes the value of attribute a (which is set) of t. */
+void nfp_attr_encode(ei_x_buff *x, const struct nfp_attr *a,
+		     const struct nfp_target *t);
+
+/* Lists the names of attrs for an "unknown attribute" message. */
+void nfp_attr_names(const struct nfp_attr *attrs, uint16_t n, char *buf, size_t len);
+
+#endif /* NFP_ATTR_H */

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The security model: file-capability sanity, network namespaces and the
+ * drop to CAP_NET_ADMIN alone, in the order documented in caps.c.
+ */
+#ifndef NFP_CAPS_H
+#define NFP_CAPS_H
+
+#include <stdbool.h>
+
+#include <ei.h>
+
+/* Refuses (returns -1 after printing why) a binary that carries file
+ * capabilities while "other" has any permission bit on it. */
+int nfp_caps_check_binary(const char *path);
+/* netns: NULL (stay), "new" or a name under /run/netns. 0 or -1. */
+int nfp_netns_enter(const char *netns);
+/* Keeps CAP_NET_ADMIN only; warns and goes on without it. */
+void nfp_caps_drop(void);
+/* Drops CAP_NET_ADMIN too (shutdown). */
+void nfp_caps_drop_all(void);
+bool nfp_caps_have_net_admin(void);
+/* The self_check map: capability sets, no_new_privs, dumpable, pid. */
+void nfp_caps_encode(ei_x_buff *x);
+
+#endif /* NFP_CAPS_H */

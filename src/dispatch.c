@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Request dispatch, see dispatch.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "etf.h"
+#include "ops.h"
+#include "req.h"
+
+/* {nil, {:error, Reason}}: for frames that are not a request at all. */
+static void reply_anon_error(ei_x_buff *out, const char *msg)
+{
+	out->index = 0;
+	ei_x_encode_version(out);
+	ei_x_encode_tuple_header(out, 2);
+	ei_x_encode_atom(out, "nil");
+	ei_x_encode_tuple_header(out, 2);
+	ei_x_encode_atom(out, "error");
+	nfp_enc_str(out, msg);
+}
+
+void nfp_reply_oversize(ei_x_buff *out, uint32_t len, uint32_t max)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "frame of %u bytes is larger than the limit of %u bytes (--max-frame)",
+		 len, max);
+	reply_anon_error(out, msg);
+}
+
+static void encode_error(struct nfp_req *req)
+{
+	ei_x_buff *x = req->out;
+	char msg[256];
+
+	x->index = req->result_at;
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "error");
+	if (req->err_atom) {
+		ei_x_encode_atom(x, req->err_atom);
+	} else if (req->kerr) {
+		nfp_errno_message(req->kerr_errno, msg, sizeof(msg));
+		if (req->kerr_index < 0 && req->op && strcmp(req->op->name, "commit") != 0 &&
+		    strcmp(req->op->name, "batch_send") != 0) {
+			nfp_enc_str(x, msg);
+			return;
+		}
+		char lower[64];
+		const char *name = nfp_errno_name(req->kerr_errno);
+		size_t i;
+
+		for (i = 0; name[i] && i < sizeof(lower) - 1; i++)
+			lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+		lower[i] = '\0';
+		ei_x_encode_map_header(x, 3);
+		ei_x_encode_atom(x, "index");
+		if (req->kerr_index >= 0)
+			nfp_enc_s64(x, req->kerr_index);
+		else
+			ei_x_encode_atom(x, "nil");
+		ei_x_encode_atom(x, "errno");
+		ei_x_encode_atom(x, lower);
+		ei_x_encode_atom(x, "message");
+		nfp_enc_str(x, msg);
+	} else {
+		if (req->op) {
+			char full[sizeof(req->err) + 64];
+
+			snprintf(full, sizeof(full), "%s: %s", req->op->name, req->err);
+			nfp_enc_str(x, full);
+		} else {
+			nfp_enc_str(x, req->err);
+		}
+	}
+}
+
+static int decode_req_id(const char *buf, int *idx, uint64_t *id)
+{
+	int type, size, i = *idx;
+	unsigned long long u;
+
+	ei_get_type(buf, &i, &type, &size);
+	if (type != ERL_SMALL_INTEGER_EXT && type != ERL_INTEGER_EXT &&
+	    type != ERL_SMALL_BIG_EXT)
+		return -1;
+	if (ei_decode_ulonglong(buf, idx, &u) < 0)
+		return -1;
+	*id = u;
+	return 0;
+}
+
+void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
+{
+	struct nfp_req req;
+	char opname[NFP_ATOM_MAX], err[256];
+	int idx = 0, version, end, nargs, arity;
+	uint64_t req_id;
+
+	if (len == 0) {
+		reply_anon_error(out, "empty frame: expected a request {ReqId, Op, Args} in external term format");
+		return;
+	}
+	if (len > INT32_MAX) {
+		reply_anon_error(out, "frame too large");
+		return;
+	}
+	if (ei_decode_version(frame, &idx, &version) < 0 || version != 131) {
+		reply_anon_error(out, "not a term in external term format (no version byte 131)");
+		return;
+	}
+	end = idx;
+	err[0] = '\0';
+	if (nfp_etf_validate(frame, (int)len, &end, 0, err, sizeof(err)) < 0) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "malformed term: %s", err);
+		reply_anon_error(out, msg);
+		return;
+	}
+	if ((size_t)end != len) {
+		reply_anon_error(out, "malformed frame: bytes after the end of the term");
+		return;
+	}
+	if (ei_decode_tuple_header(frame, &idx, &arity) < 0 || arity != 3) {
+		snprintf(err, sizeof(err), "a request must be a 3-tuple {ReqId, Op, Args}, got %s",
+			 nfp_etf_type_name(frame, 1));
+		reply_anon_error(out, err);
+		return;
+	}
+	if (decode_req_id(frame, &idx, &req_id) < 0) {
+		snprintf(err, sizeof(err),
+			 "the request id must be an integer from 0 to 2^64-1, got %s",
+			 nfp_etf_type_name(frame, idx));
+		reply_anon_error(out, err);
+		return;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.buf = frame;
+	req.len = (int)len;
+	req.out = out;
+	out->index = 0;
+	ei_x_encode_version(out);
+	ei_x_encode_tuple_header(out, 2);
+	ei_x_encode_ulonglong(out, req_id);
+	req.result_at = out->index;
+
+	if (nfp_dec_atom(&req, &idx, opname, "op") < 0)
+		goto fail;
+	req.op = nfp_op_find(opname);
+	if (!req.op) {
+		req.err[0] = '\0';
+		nfp_fail(&req, "unknown op :%s", opname);
+		goto fail;
+	}
+	if (nfp_dec_list(&req, &idx, &nargs, "arguments") < 0)
+		goto fail;
+	if (nargs != req.op->nargs) {
+		nfp_fail(&req, "takes %u argument%s, got %d", req.op->nargs,
+			 req.op->nargs == 1 ? "" : "s", nargs);
+		goto fail;
+	}
+	req.idx = idx;
+	for (int i = 0; i < nargs; i++)
+		nfp_etf_skip(frame, &idx);
+	if (nargs && nfp_dec_list_end(&req, &idx, "arguments") < 0)
+		goto fail;
+	if (req.op->fn(&req) == 0)
+		return;
+	if (!req.err[0] && !req.kerr && !req.err_atom)
+		nfp_fail(&req, "failed");
+fail:
+	encode_error(&req);
+}

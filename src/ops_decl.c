@@ -1,0 +1,578 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The declarative ops: commit (a list of {verb, type, attrs} as one
+ * transaction), list (objects of one type as attribute maps) and dump (the
+ * whole ruleset as messages that commit replays, from one generation).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>	/* before the kernel's headers (libc-compat) */
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "attr.h"
+#include "backend.h"
+#include "etf.h"
+#include "handles.h"
+#include "nl.h"
+#include "obj.h"
+#include "ops.h"
+
+static struct nfp_sock default_sock;
+
+struct nfp_sock *nfp_default_sock(struct nfp_req *req)
+{
+	char err[160];
+
+	if (default_sock.nl)
+		return &default_sock;
+	if (nfp_sock_open(&default_sock, err, sizeof(err)) < 0) {
+		nfp_fail(req, "cannot open a netlink socket: %s", err);
+		return NULL;
+	}
+	return &default_sock;
+}
+
+static void free_handle(struct nfp_handle *h)
+{
+	switch (h->kind) {
+	case NFP_H_OBJ:
+		h->obj->backend->free(h->ptr);
+		break;
+	case NFP_H_EXPR:
+		nftnl_expr_free(h->ptr);
+		break;
+	case NFP_H_BATCH:
+		nfp_batch_release(h->ptr);
+		free(h->ptr);
+		break;
+	case NFP_H_SOCKET:
+		nfp_sock_close(h->ptr);
+		free(h->ptr);
+		break;
+	}
+}
+
+void nfp_ops_cleanup(void)
+{
+	nfp_handle_release_all(free_handle);
+	nfp_sock_close(&default_sock);
+}
+
+/* --- commit ------------------------------------------------------------ */
+
+static unsigned verb_decode_flags(int verb)
+{
+	switch (verb) {
+	case NFP_VERB_ADD:
+	case NFP_VERB_CREATE:
+	case NFP_VERB_INSERT:
+		return NFP_DEC_SKIP_READONLY | NFP_DEC_SKIP_HANDLE;
+	case NFP_VERB_REPLACE:
+		return NFP_DEC_SKIP_READONLY;
+	default:
+		/* delete, destroy, flush: name the object, nothing else (a
+		 * delete of a chain with hook attributes means something else). */
+		return NFP_DEC_SKIP_READONLY | NFP_DEC_KEYS_ONLY;
+	}
+}
+
+static int commit_opts(struct nfp_req *req, struct nfp_send_opts *o, bool *echo)
+{
+	char key[NFP_ATOM_MAX];
+	int n;
+
+	if (nfp_dec_map(req, &req->idx, &n, "options") < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (nfp_dec_atom(req, &req->idx, key, "option name") < 0)
+			return -1;
+		if (strcmp(key, "echo") == 0) {
+			if (nfp_dec_bool(req, &req->idx, echo, "option :echo") < 0)
+				return -1;
+		} else if (strcmp(key, "genid") == 0) {
+			uint64_t g;
+
+			if (nfp_dec_u64(req, &req->idx, &g, "option :genid") < 0)
+				return -1;
+			if (g > UINT32_MAX)
+				return nfp_fail(req, "option :genid: %llu is out of range for u32",
+						(unsigned long long)g);
+			o->use_genid = true;
+			o->genid = (uint32_t)g;
+		} else {
+			return nfp_fail(req, "unknown option :%s (known: echo, genid)", key);
+		}
+	}
+	return 0;
+}
+
+static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
+{
+	char verb[NFP_ATOM_MAX], type[NFP_ATOM_MAX], what[64];
+	const struct nfp_obj *obj;
+	void *o;
+	int v, ret;
+
+	snprintf(what, sizeof(what), "message %lld", (long long)i);
+	if (nfp_dec_tuple(req, &req->idx, 3, what) < 0 ||
+	    nfp_dec_atom(req, &req->idx, verb, what) < 0 ||
+	    nfp_dec_atom(req, &req->idx, type, what) < 0)
+		return -1;
+	v = nfp_verb_parse(verb);
+	if (v < 0)
+		return nfp_fail(req, "%s: unknown verb :%s (known: add, create, insert, replace, delete, destroy, flush)",
+				what, verb);
+	obj = nfp_obj_find(type);
+	if (!obj || !obj->verbs)
+		return nfp_fail(req, "%s: unknown object type :%s (known: table, chain, rule, set, element, ruleset)",
+				what, type);
+	o = obj->backend->alloc();
+	if (!o)
+		return nfp_fail(req, "out of memory");
+	ret = nfp_obj_decode_map(req, &req->idx, obj, o, verb_decode_flags(v));
+	if (ret == 0)
+		ret = nfp_batch_add(req, b, obj, v, o, i);
+	if (ret < 0 && req->err[0] && strncmp(req->err, "message ", 8) != 0) {
+		/* Prefix the message so the client knows which one failed. */
+		char prefix[160];
+		size_t pl = (size_t)snprintf(prefix, sizeof(prefix), "%s (%.40s %.40s): ",
+					     what, verb, type);
+		size_t el = strnlen(req->err, sizeof(req->err) - 1);
+
+		if (pl + el >= sizeof(req->err))
+			el = sizeof(req->err) - 1 - pl;
+		memmove(req->err + pl, req->err, el);
+		memcpy(req->err, prefix, pl);
+		req->err[pl + el] = '\0';
+	}
+	obj->backend->free(o);
+	return ret;
+}
+
+int nfp_op_commit(struct nfp_req *req)
+{
+	struct nfp_send_opts opts = { 0 };
+	struct nfp_sock *s;
+	struct nfp_batch b;
+	int n, msgs_at = req->idx, ret = -1;
+	bool echo = false;
+
+	/* Options first: they decide how messages are built. */
+	nfp_etf_skip(req->buf, &req->idx);
+	if (commit_opts(req, &opts, &echo) < 0)
+		return -1;
+	req->idx = msgs_at;
+	if (nfp_dec_list(req, &req->idx, &n, "messages") < 0)
+		return -1;
+	nfp_batch_init(&b);
+	b.echo = echo;
+	for (int i = 0; i < n; i++)
+		if (commit_msg(req, &b, i) < 0)
+			goto out;
+	if (n && nfp_dec_list_end(req, &req->idx, "messages") < 0)
+		goto out;
+	s = nfp_default_sock(req);
+	if (!s)
+		goto out;
+	if (echo) {
+		nfp_enc_ok_head(req->out);
+		opts.echo = req->out;
+		opts.nindex = (uint32_t)n;
+	}
+	ret = nfp_batch_send(req, s, &b, &opts);
+	if (ret == 0 && !echo)
+		nfp_enc_atom(req->out, "ok");
+out:
+	nfp_batch_release(&b);
+	return ret;
+}
+
+/* --- list and dump ----------------------------------------------------- */
+
+/* True when every attribute set in filter has the same value in o. */
+static bool matches(const struct nfp_obj *obj, void *filter, void *o)
+{
+	const struct nfp_backend *be = obj->backend;
+
+	if (!filter)
+		return true;
+	for (uint16_t i = 0; i < obj->nattrs; i++) {
+		const struct nfp_attr *a = &obj->attrs[i];
+		uint32_t fl, ol;
+		const void *fp, *op;
+
+		if (a->wire > NFP_W_BINARY || !be->is_set(filter, a->id))
+			continue;
+		if (a->id == obj->family_attr) {
+			fp = be->get(filter, a->id, &fl);
+			if (fp && *(const uint32_t *)fp == NFPROTO_UNSPEC)
+				continue;
+		}
+		if (!be->is_set(o, a->id))
+			return false;
+		fp = be->get(filter, a->id, &fl);
+		op = be->get(o, a->id, &ol);
+		if (!fp || !op)
+			return false;
+		if (a->wire == NFP_W_STRING) {
+			if (strcmp(fp, op) != 0)
+				return false;
+		} else if (fl != ol || memcmp(fp, op, fl) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+struct lister {
+	struct nfp_req *req;
+	ei_x_buff *x;
+	const struct nfp_obj *obj;	/* what the kernel dumps */
+	const struct nfp_obj *as;	/* what it is encoded as */
+	void *filter;
+	const char *verb;		/* wrap each as {verb, type, map} */
+	int start;			/* out->index where the list began */
+	uint32_t count;
+	/* Collects objects instead of encoding them (list_via). */
+	void **keep;
+	uint32_t nkeep, keep_cap;
+};
+
+static int list_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct lister *l = data;
+	const struct nfp_backend *be = l->obj->backend;
+	void *o;
+
+	/* libnftnl exits on attributes it does not expect: parse only
+	 * messages of the type this dump returns. */
+	if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | l->obj->msg_new))
+		return MNL_CB_OK;
+	o = be->alloc();
+	if (!o)
+		return MNL_CB_ERROR;
+	if (be->parse(nlh, o) < 0 || !matches(l->obj, l->filter, o)) {
+		be->free(o);
+		return MNL_CB_OK;
+	}
+	if (l->keep) {
+		if (l->nkeep == l->keep_cap) {
+			uint32_t cap = l->keep_cap * 2;
+			void **k = realloc(l->keep, cap * sizeof(*k));
+
+			if (!k) {
+				be->free(o);
+				return MNL_CB_ERROR;
+			}
+			l->keep = k;
+			l->keep_cap = cap;
+		}
+		l->keep[l->nkeep++] = o;
+		return MNL_CB_OK;
+	}
+	if (l->verb) {
+		ei_x_encode_tuple_header(l->x, 3);
+		nfp_enc_atom(l->x, l->verb);
+		nfp_enc_atom(l->x, l->as->name);
+	}
+	nfp_obj_encode_map(l->x, l->as, o);
+	l->count++;
+	be->free(o);
+	return MNL_CB_OK;
+}
+
+static void list_restart(void *data)
+{
+	struct lister *l = data;
+
+	l->x->index = l->start;
+	l->count = 0;
+	for (uint32_t i = 0; i < l->nkeep; i++)
+		l->obj->backend->free(l->keep[i]);
+	l->nkeep = 0;
+}
+
+static uint16_t filter_family(const struct nfp_obj *obj, void *filter)
+{
+	uint32_t len;
+	const void *p;
+
+	if (!filter || obj->family_attr == NFP_NO_ATTR ||
+	    !obj->backend->is_set(filter, obj->family_attr))
+		return NFPROTO_UNSPEC;
+	p = obj->backend->get(filter, obj->family_attr, &len);
+	return p ? (uint16_t)*(const uint32_t *)p : NFPROTO_UNSPEC;
+}
+
+/* Dumps objects of l->obj, appending to the open list. */
+static int dump_objects(struct nfp_req *req, struct nfp_sock *s, struct lister *l)
+{
+	l->start = l->x->index;
+	return nfp_dump(req, s, l->obj->msg_get, filter_family(l->obj, l->filter), l->obj,
+			l->filter, list_cb, l, list_restart);
+}
+
+struct elem_lister {
+	ei_x_buff *x;
+	const struct nfp_obj *item;
+	int start;
+	uint32_t count;
+};
+
+static int elem_cb_one(struct nftnl_set_elem *e, void *data)
+{
+	struct elem_lister *el = data;
+
+	nfp_obj_encode_map(el->x, el->item, e);
+	el->count++;
+	return 0;
+}
+
+static int elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elem_lister *el = data;
+	struct nftnl_set *s;
+
+	if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM))
+		return MNL_CB_OK;
+	s = nftnl_set_alloc();
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
+		nftnl_set_elem_foreach(s, elem_cb_one, el);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static void elem_restart(void *data)
+{
+	struct elem_lister *el = data;
+
+	el->x->index = el->start;
+	el->count = 0;
+}
+
+/* The elements of one set as an element message map; returns the number
+ * of elements, or -1. */
+static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
+				   const struct nfp_obj *eobj, void *set, const char *verb)
+{
+	const struct nfp_attr *elems = NULL;
+	struct elem_lister el = { .x = req->out };
+	struct nfp_target t;
+	uint32_t n = 0;
+
+	if (verb) {
+		ei_x_encode_tuple_header(req->out, 3);
+		nfp_enc_atom(req->out, verb);
+		nfp_enc_atom(req->out, eobj->name);
+	}
+	nfp_target_obj(&t, eobj, set);
+	for (uint16_t i = 0; i < eobj->nattrs; i++) {
+		if (eobj->attrs[i].wire == NFP_W_OBJECTS)
+			elems = &eobj->attrs[i];
+		else if (t.is_set(set, eobj->attrs[i].id) && (eobj->attrs[i].flags & NFP_A_KEY))
+			n++;
+	}
+	ei_x_encode_map_header(req->out, n + 1);
+	for (uint16_t i = 0; i < eobj->nattrs; i++) {
+		const struct nfp_attr *a = &eobj->attrs[i];
+
+		if (a == elems || !(a->flags & NFP_A_KEY) || !t.is_set(set, a->id))
+			continue;
+		nfp_enc_atom(req->out, a->name);
+		nfp_attr_encode(req->out, a, &t);
+	}
+	nfp_enc_atom(req->out, elems->name);
+	el.item = elems->item;
+	{
+		int at = nfp_enc_list_open(req->out);
+
+		el.start = req->out->index;
+		if (nfp_dump(req, s, eobj->msg_get, filter_family(eobj, set), eobj, set,
+			     elem_cb, &el, elem_restart) < 0)
+			return -1;
+		nfp_enc_list_close(req->out, at, el.count);
+	}
+	return el.count;
+}
+
+/* Elements: list the sets (list_via), then the elements of each. */
+static int dump_elements(struct nfp_req *req, struct nfp_sock *s, const struct nfp_obj *eobj,
+			 void *filter, const char *verb, uint32_t *count)
+{
+	struct lister sets = {
+		.req = req, .x = req->out, .obj = eobj->list_via, .as = eobj->list_via,
+		.filter = filter, .keep_cap = 16,
+	};
+	int ret = 0;
+
+	sets.keep = malloc(sets.keep_cap * sizeof(void *));
+	if (!sets.keep)
+		return nfp_fail(req, "out of memory");
+	/* The set filter names the set by its own attribute ids, which are
+	 * the element object's (both are libnftnl sets). */
+	if (dump_objects(req, s, &sets) < 0) {
+		ret = -1;
+		goto out;
+	}
+	for (uint32_t i = 0; i < sets.nkeep; i++) {
+		int rewind = req->out->index;
+		int64_t n = encode_set_elements(req, s, eobj, sets.keep[i], verb);
+
+		if (n < 0) {
+			ret = -1;
+			goto out;
+		}
+		/* A dump leaves out sets without elements. */
+		if (n == 0 && verb)
+			req->out->index = rewind;
+		else
+			(*count)++;
+	}
+out:
+	for (uint32_t i = 0; i < sets.nkeep; i++)
+		eobj->list_via->backend->free(sets.keep[i]);
+	free(sets.keep);
+	return ret;
+}
+
+static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **filter)
+{
+	char key[NFP_ATOM_MAX], names[256];
+	size_t off = 0;
+	int n;
+
+	if (nfp_dec_map(req, &req->idx, &n, "filter") < 0)
+		return -1;
+	*filter = NULL;
+	if (n == 0)
+		return 0;
+	*filter = obj->backend->alloc();
+	if (!*filter)
+		return nfp_fail(req, "out of memory");
+	names[0] = '\0';
+	if (obj->family_attr != NFP_NO_ATTR)
+		off += snprintf(names, sizeof(names), "family");
+	for (uint8_t i = 0; i < obj->nlist_filter; i++) {
+		const struct nfp_attr *a = nfp_attr_by_id(obj->attrs, obj->nattrs, obj->list_filter[i]);
+
+		off += snprintf(names + off, sizeof(names) - off, "%s%s", off ? ", " : "", a->name);
+	}
+	for (int i = 0; i < n; i++) {
+		const struct nfp_attr *a;
+		bool ok = false;
+
+		if (nfp_dec_atom(req, &req->idx, key, "filter key") < 0)
+			return -1;
+		a = nfp_attr_find(obj->attrs, obj->nattrs, key);
+		if (a && a->id == obj->family_attr)
+			ok = true;
+		for (uint8_t j = 0; a && j < obj->nlist_filter; j++)
+			ok |= obj->list_filter[j] == a->id;
+		if (!ok)
+			return nfp_fail(req, "cannot filter %s by :%s (filters: %s)", obj->name, key, names);
+		if (nfp_obj_decode_attr(req, &req->idx, obj, *filter, a) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int nfp_op_list(struct nfp_req *req)
+{
+	char type[NFP_ATOM_MAX];
+	const struct nfp_obj *obj;
+	struct nfp_sock *s;
+	void *filter = NULL;
+	int at, ret = -1;
+
+	if (nfp_dec_atom(req, &req->idx, type, "type") < 0)
+		return -1;
+	obj = nfp_obj_find(type);
+	if (!obj || obj->msg_get == NFP_MSG_NONE)
+		return nfp_fail(req, "cannot list :%s (types: table, chain, rule, set, element)", type);
+	if (list_filter(req, obj, &filter) < 0)
+		goto out;
+	s = nfp_default_sock(req);
+	if (!s)
+		goto out;
+	nfp_enc_ok_head(req->out);
+	at = nfp_enc_list_open(req->out);
+	if (obj->list_via) {
+		uint32_t count = 0;
+
+		if (dump_elements(req, s, obj, filter, NULL, &count) < 0)
+			goto out;
+		nfp_enc_list_close(req->out, at, count);
+	} else {
+		struct lister l = { .req = req, .x = req->out, .obj = obj, .as = obj,
+				    .filter = filter };
+
+		if (dump_objects(req, s, &l) < 0)
+			goto out;
+		nfp_enc_list_close(req->out, at, l.count);
+	}
+	ret = 0;
+out:
+	if (filter)
+		obj->backend->free(filter);
+	return ret;
+}
+
+/* The order a ruleset can be replayed in: tables, then sets (and later
+ * stateful objects and flowtables), then chains, then elements (verdict
+ * maps jump to chains), then rules. */
+static const char *const dump_order[] = { "table", "set", "chain", "element", "rule" };
+
+int nfp_op_dump(struct nfp_req *req)
+{
+	struct nfp_sock *s = nfp_default_sock(req);
+	int start;
+
+	if (!s)
+		return -1;
+	start = req->out->index;
+	for (int attempt = 0; attempt < 10; attempt++) {
+		uint32_t before, after, count = 0;
+		int at;
+
+		req->out->index = start;
+		if (nfp_genid(req, s, &before) < 0)
+			return -1;
+		nfp_enc_ok_head(req->out);
+		ei_x_encode_map_header(req->out, 2);
+		nfp_enc_atom(req->out, "msgs");
+		at = nfp_enc_list_open(req->out);
+		for (size_t i = 0; i < sizeof(dump_order) / sizeof(dump_order[0]); i++) {
+			const struct nfp_obj *obj = nfp_obj_find(dump_order[i]);
+
+			if (obj->list_via) {
+				if (dump_elements(req, s, obj, NULL, "add", &count) < 0)
+					return -1;
+			} else {
+				struct lister l = { .req = req, .x = req->out, .obj = obj,
+						    .as = obj, .verb = "add" };
+
+				if (dump_objects(req, s, &l) < 0)
+					return -1;
+				count += l.count;
+			}
+		}
+		nfp_enc_list_close(req->out, at, count);
+		if (nfp_genid(req, s, &after) < 0)
+			return -1;
+		if (before != after)
+			continue;
+		nfp_enc_atom(req->out, "genid");
+		nfp_enc_u64(req->out, after);
+		return 0;
+	}
+	return nfp_fail(req, "the ruleset kept changing during the dump (10 tries)");
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One request in flight: its decoded frame, the reply being built and what
+ * went wrong, if anything. Handlers read their arguments from `buf` at
+ * `idx` and encode their result into `out`; on failure they call nfp_fail()
+ * (or set a kernel error) and return -1, and the dispatcher encodes the
+ * error reply instead.
+ */
+#ifndef NFP_REQ_H
+#define NFP_REQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ei.h>
+
+#include "desc.h"
+
+struct nfp_req {
+	const char *buf;	/* the frame, validated ETF */
+	int len;
+	int idx;		/* cursor: the next argument */
+	const struct nfp_op *op;
+	ei_x_buff *out;		/* the reply; the result starts at result_at */
+	int result_at;
+	char err[1024];		/* the error message, when failed */
+	const char *err_atom;	/* or an atom reason, e.g. generation_changed */
+	/* A kernel error of one message of a batch. */
+	bool kerr;
+	int64_t kerr_index;	/* -1 when no message can be blamed */
+	int kerr_errno;
+};
+
+/* Records an error message and returns -1. */
+int nfp_fail(struct nfp_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Records an atom reason ({:error, atom}) and returns -1. */
+int nfp_fail_atom(struct nfp_req *req, const char *atom);
+/* Records a kernel error (errno) of message `index` and returns -1. */
+int nfp_fail_kernel(struct nfp_req *req, int64_t index, int err);
+
+/* "Operation not permitted (EPERM)" */
+const char *nfp_errno_name(int err);		/* "EPERM" */
+void nfp_errno_message(int err, char *buf, size_t len);
+
+#endif /* NFP_REQ_H */
