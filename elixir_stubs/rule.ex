@@ -19,8 +19,8 @@ defmodule NFTables.Port.Rule do
   | `family` | unsigned 32-bit integer | `:unspec`, `:inet`, `:ip`, `:arp`, `:netdev`, `:bridge`, `:ip6` | Family of the table. (identifies the object) |
   | `handle` | unsigned 64-bit integer |  | Kernel-assigned handle; names the rule to replace or delete. (identifies the object; kernel-assigned) |
   | `id` | unsigned 32-bit integer |  | Transaction-local id of a new rule. |
-  | `position` | unsigned 64-bit integer |  | Handle of the rule to add after (add) or insert before (insert). |
-  | `position_id` | unsigned 32-bit integer |  | Transaction-local id of the rule to add after, when it is new in the same batch. |
+  | `position` | unsigned 64-bit integer |  | Handle of the rule to add after (add) or insert before (insert). (names kernel handles: left out of dumps) |
+  | `position_id` | unsigned 32-bit integer |  | Transaction-local id of the rule to add after, when it is new in the same batch. (names kernel handles: left out of dumps) |
   | `table` | string (binary without NUL bytes), at most 255 bytes |  | Name of the table. (identifies the object) |
   | `userdata` | binary, network byte order as the kernel keeps it, at most 256 bytes |  | Opaque user data (nft stores the comment here as TLV). |
   """

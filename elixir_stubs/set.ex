@@ -16,11 +16,12 @@ defmodule NFTables.Port.Set do
   | `data_type` | unsigned 32-bit integer |  | Data type id of a map's values (0xffffff00 for verdicts). |
   | `desc_concat` | binary, network byte order as the kernel keeps it, at most 15 bytes |  | Field lengths in bytes of a concatenated key, one byte each (at most 15: libnftnl 1.2.4 reads one byte past a full 16-byte array). |
   | `desc_size` | unsigned 32-bit integer |  | Expected number of elements. |
+  | `exprs` | list of expressions `{name, attrs}` |  | Stateful expressions every element gets (counter, quota, limit, last ...). |
   | `family` | unsigned 32-bit integer | `:unspec`, `:inet`, `:ip`, `:arp`, `:netdev`, `:bridge`, `:ip6` | Family of the table. (identifies the object) |
   | `flags` | unsigned 32-bit integer | list of `:anonymous`, `:constant`, `:interval`, `:map`, `:timeout`, `:eval`, `:object`, `:concat`, `:expr` | Set flags. |
   | `gc_interval` | unsigned 32-bit integer |  | Garbage collection interval in milliseconds. |
   | `handle` | unsigned 64-bit integer |  | Kernel-assigned handle. (kernel-assigned) |
-  | `id` | unsigned 32-bit integer |  | Transaction-local id, so that rules and elements in the same batch can refer to a new set. |
+  | `id` | unsigned 32-bit integer |  | Transaction-local id, so that rules and elements in the same batch can refer to a new set; the kernel requires one on add. (a fresh id is assigned when absent on add) |
   | `key_len` | unsigned 32-bit integer |  | Key length in bytes. |
   | `key_type` | unsigned 32-bit integer |  | nft's data type id of the key (e.g. 7 for ipv4_addr); the kernel only stores it. |
   | `name` | string (binary without NUL bytes), at most 255 bytes |  | The set's name; "__set%d" lets the kernel pick one for an anonymous set. (identifies the object) |

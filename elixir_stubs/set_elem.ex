@@ -15,6 +15,7 @@ defmodule NFTables.Port.SetElem do
   | `chain` | string (binary without NUL bytes), at most 255 bytes |  | Target chain of a jump or goto verdict. |
   | `data` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The value of a map element. |
   | `expiration` | unsigned 64-bit integer |  | Milliseconds left before the element expires. |
+  | `exprs` | list of expressions `{name, attrs}` |  | The element's stateful expressions (its counter, quota, ...). |
   | `flags` | unsigned 32-bit integer | list of `:interval_end`, `:catchall` | Element flags. |
   | `key` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The key, network byte order. |
   | `key_end` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | End of an interval, for sets of concatenated intervals. |

@@ -272,6 +272,10 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 		if (len > a->max_len)
 			return nfp_fail(req, "%s: %u bytes is longer than the limit of %u",
 					what, len, a->max_len);
+		/* libnftnl copies the whole field whatever the length given. */
+		if ((a->flags & NFP_A_EXACT_LEN) && len != a->max_len)
+			return nfp_fail(req, "%s: %u bytes, expected exactly %u", what, len,
+					a->max_len);
 		if (t->set(t->o, a->id, len ? p : "", len) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;

@@ -30,6 +30,9 @@ enum nfp_wire {
 #define NFP_A_KEY	0x01	/* identifies the object */
 #define NFP_A_READONLY	0x02	/* reported by the kernel; ignored on write */
 #define NFP_A_HANDLE	0x04	/* kernel-assigned handle */
+#define NFP_A_EXACT_LEN	0x08	/* BINARY of exactly max_len bytes */
+#define NFP_A_TRANSIENT	0x10	/* names other objects' handles: not dumped */
+#define NFP_A_AUTO_ID	0x20	/* u32 transaction id, assigned when absent */
 
 struct nfp_enum_entry {
 	const char *name;
@@ -104,6 +107,11 @@ struct nfp_obj {
 	uint8_t nlist_filter;
 	const uint16_t *list_filter;		/* attr ids put in a dump request */
 	const struct nfp_obj *list_via;		/* list by iterating these first */
+	/* An attribute every object of this type has with one value (the
+	 * kind of a stateful object); NFP_NO_ATTR when none. */
+	uint16_t fixed_attr;
+	uint32_t fixed_value;
+	uint8_t dump_order;			/* place in a dump; 0: not dumped */
 	bool handle_api;			/* has <name>_alloc and friends */
 };
 

@@ -224,6 +224,22 @@ static void verbs_list(const struct nfp_obj *obj, char *buf, size_t len)
 					verb_names[v]);
 }
 
+/* Transaction ids the kernel requires (a new set's) but a client may
+ * leave out: taken from the top half of the range, away from the small
+ * ids clients pick themselves. */
+static void assign_ids(struct nfp_batch *b, const struct nfp_obj *obj, void *o)
+{
+	for (uint16_t i = 0; i < obj->nattrs; i++) {
+		const struct nfp_attr *a = &obj->attrs[i];
+		uint32_t id;
+
+		if (!(a->flags & NFP_A_AUTO_ID) || obj->backend->is_set(o, a->id))
+			continue;
+		id = 0x80000000u + ++b->next_id;
+		obj->backend->set(o, a->id, &id, sizeof(id));
+	}
+}
+
 int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj *obj,
 		  enum nfp_verb verb, void *o, int64_t index)
 {
@@ -240,6 +256,8 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 		return nfp_fail(req, "message %lld: verb :%s is not valid for %s (valid: %s)",
 				(long long)index, nfp_verb_name(verb), obj->name, valid);
 	}
+	if (verb <= NFP_VERB_REPLACE)
+		assign_ids(b, obj, o);
 	switch (verb) {
 	case NFP_VERB_ADD:
 		type = obj->msg_new;

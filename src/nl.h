@@ -45,6 +45,7 @@ struct nfp_batch {
 	struct nfp_msginfo *info;	/* one per netlink message */
 	uint32_t nmsgs, info_cap;
 	uint32_t nuser;			/* client messages added */
+	uint32_t next_id;		/* for attributes flagged auto-id */
 	bool echo;
 };
 

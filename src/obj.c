@@ -27,6 +27,31 @@ const struct nfp_attr *nfp_obj_attr(struct nfp_req *req, const struct nfp_attr *
 	return NULL;
 }
 
+void *nfp_obj_new(const struct nfp_obj *obj)
+{
+	void *o = obj->backend->alloc();
+
+	if (o && obj->fixed_attr != NFP_NO_ATTR)
+		obj->backend->set(o, obj->fixed_attr, &obj->fixed_value, sizeof(obj->fixed_value));
+	return o;
+}
+
+bool nfp_obj_is(const struct nfp_obj *obj, void *o)
+{
+	uint32_t len, v;
+	const void *p;
+
+	if (obj->fixed_attr == NFP_NO_ATTR)
+		return true;
+	if (!obj->backend->is_set(o, obj->fixed_attr))
+		return false;
+	p = obj->backend->get(o, obj->fixed_attr, &len);
+	if (!p)
+		return false;
+	memcpy(&v, p, sizeof(v));
+	return v == obj->fixed_value;
+}
+
 const struct nfp_expr *nfp_expr_desc(struct nftnl_expr *e)
 {
 	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
@@ -87,23 +112,44 @@ struct obj_ctx {
 	void *o;
 };
 
-static int decode_exprs(struct nfp_req *req, int *idx, void *rule)
+/* Where a list of expressions goes: a rule's body, a set's or an
+ * element's stateful expressions, or an expression's own (dynset). */
+struct exprs_owner {
+	const struct nfp_backend *be;	/* NULL: an expression */
+	void *o;
+	uint16_t attr;			/* for an expression owner */
+};
+
+static void owner_add(const struct exprs_owner *w, struct nftnl_expr *e)
+{
+	if (!w->be)
+		nftnl_expr_add_expr(w->o, w->attr, e);
+	else if (w->be == &nfp_backend_rule)
+		nftnl_rule_add_expr(w->o, e);
+	else if (w->be == &nfp_backend_set_elem)
+		nftnl_set_elem_add_expr(w->o, e);
+	else
+		nftnl_set_add_expr(w->o, e);
+}
+
+static int decode_exprs(struct nfp_req *req, int *idx, const struct exprs_owner *w,
+			const char *what)
 {
 	int n;
 
-	if (nfp_dec_list(req, idx, &n, "attribute :exprs of rule") < 0)
+	if (nfp_dec_list(req, idx, &n, what) < 0)
 		return -1;
 	if (n > NFP_RULE_MAXEXPRS)
-		return nfp_fail(req, "attribute :exprs of rule: %d expressions, the kernel takes at most %d",
-				n, NFP_RULE_MAXEXPRS);
+		return nfp_fail(req, "%s: %d expressions, the kernel takes at most %d",
+				what, n, NFP_RULE_MAXEXPRS);
 	for (int i = 0; i < n; i++) {
 		struct nftnl_expr *e;
 
 		if (nfp_expr_decode(req, idx, &e) < 0)
 			return -1;
-		nftnl_rule_add_expr(rule, e);
+		owner_add(w, e);
 	}
-	return n ? nfp_dec_list_end(req, idx, "attribute :exprs of rule") : 0;
+	return n ? nfp_dec_list_end(req, idx, what) : 0;
 }
 
 static int decode_items(struct nfp_req *req, int *idx, const struct nfp_obj *obj,
@@ -117,7 +163,7 @@ static int decode_items(struct nfp_req *req, int *idx, const struct nfp_obj *obj
 	if (nfp_dec_list(req, idx, &n, what) < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		void *it = item->backend->alloc();
+		void *it = nfp_obj_new(item);
 
 		if (!it)
 			return nfp_fail(req, "%s: out of memory", what);
@@ -135,9 +181,14 @@ int nfp_obj_decode_attr(struct nfp_req *req, int *idx, const struct nfp_obj *obj
 			void *o, const struct nfp_attr *a)
 {
 	struct nfp_target t;
+	char what[96];
 
-	if (a->wire == NFP_W_EXPRS)
-		return decode_exprs(req, idx, o);
+	if (a->wire == NFP_W_EXPRS) {
+		struct exprs_owner w = { obj->backend, o, a->id };
+
+		snprintf(what, sizeof(what), "attribute :%s of %s", a->name, obj->name);
+		return decode_exprs(req, idx, &w, what);
+	}
 	if (a->wire == NFP_W_OBJECTS)
 		return decode_items(req, idx, obj, a, o);
 	nfp_target_obj(&t, obj, o);
@@ -164,6 +215,13 @@ static int expr_one(struct nfp_req *req, int *idx, const struct nfp_attr *a, voi
 {
 	struct nfp_target *t = ctx;
 
+	if (a->wire == NFP_W_EXPRS) {
+		struct exprs_owner w = { NULL, t->o, a->id };
+		char what[96];
+
+		snprintf(what, sizeof(what), "attribute :%s of %s", a->name, t->owner);
+		return decode_exprs(req, idx, &w, what);
+	}
 	return nfp_attr_decode(req, idx, a, t);
 }
 
@@ -208,6 +266,70 @@ int nfp_expr_decode(struct nfp_req *req, int *idx, struct nftnl_expr **out)
 	return 0;
 }
 
+struct exprs_enc {
+	ei_x_buff *x;
+	uint32_t n;
+};
+
+static int encode_expr_cb(struct nftnl_expr *e, void *data)
+{
+	struct exprs_enc *c = data;
+
+	if (c->x)
+		nfp_expr_encode(c->x, e);
+	c->n++;
+	return 0;
+}
+
+/* Walks the expressions of an owner: encodes them, or only counts them
+ * when c->x is NULL. */
+static void owner_foreach(const struct exprs_owner *w, struct exprs_enc *c)
+{
+	if (!w->be) {
+		nftnl_expr_expr_foreach(w->o, encode_expr_cb, c);
+	} else if (w->be == &nfp_backend_rule) {
+		struct nftnl_expr_iter *it = nftnl_expr_iter_create(w->o);
+		struct nftnl_expr *e;
+
+		if (!it)
+			return;
+		while ((e = nftnl_expr_iter_next(it)))
+			encode_expr_cb(e, c);
+		nftnl_expr_iter_destroy(it);
+	} else if (w->be == &nfp_backend_set_elem) {
+		nftnl_set_elem_expr_foreach(w->o, encode_expr_cb, c);
+	} else {
+		nftnl_set_expr_foreach(w->o, encode_expr_cb, c);
+	}
+}
+
+static void encode_exprs(ei_x_buff *x, const struct exprs_owner *w)
+{
+	struct exprs_enc c = { x, 0 };
+	int at = nfp_enc_list_open(x);
+
+	owner_foreach(w, &c);
+	nfp_enc_list_close(x, at, c.n);
+}
+
+static uint32_t count_exprs(const struct exprs_owner *w)
+{
+	struct exprs_enc c = { NULL, 0 };
+
+	owner_foreach(w, &c);
+	return c.n;
+}
+
+static bool expr_shown(struct nftnl_expr *e, const struct nfp_attr *a)
+{
+	if (a->wire == NFP_W_EXPRS) {
+		struct exprs_owner w = { NULL, e, a->id };
+
+		return count_exprs(&w) > 0;
+	}
+	return nftnl_expr_is_set(e, a->id);
+}
+
 void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
 {
 	const struct nfp_expr *d = nfp_expr_desc(e);
@@ -226,20 +348,22 @@ void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
 	ei_x_encode_atom(x, d->name);
 	nfp_target_expr(&t, d, e);
 	for (uint16_t i = 0; i < d->nattrs; i++)
-		n += t.is_set(e, d->attrs[i].id);
+		n += expr_shown(e, &d->attrs[i]);
 	ei_x_encode_map_header(x, n);
 	for (uint16_t i = 0; i < d->nattrs; i++) {
-		if (!t.is_set(e, d->attrs[i].id))
-			continue;
-		ei_x_encode_atom(x, d->attrs[i].name);
-		nfp_attr_encode(x, &d->attrs[i], &t);
-	}
-}
+		const struct nfp_attr *a = &d->attrs[i];
 
-static int encode_expr_cb(struct nftnl_expr *e, void *data)
-{
-	nfp_expr_encode(data, e);
-	return 0;
+		if (!expr_shown(e, a))
+			continue;
+		ei_x_encode_atom(x, a->name);
+		if (a->wire == NFP_W_EXPRS) {
+			struct exprs_owner w = { NULL, e, a->id };
+
+			encode_exprs(x, &w);
+		} else {
+			nfp_attr_encode(x, a, &t);
+		}
+	}
 }
 
 struct items_ctx {
@@ -263,20 +387,9 @@ void nfp_obj_encode_attr(ei_x_buff *x, const struct nfp_obj *obj, void *o,
 	struct nfp_target t;
 
 	if (a->wire == NFP_W_EXPRS) {
-		struct nftnl_expr_iter *it = nftnl_expr_iter_create(o);
-		uint32_t n = 0;
-		int at = nfp_enc_list_open(x);
+		struct exprs_owner w = { obj->backend, o, a->id };
 
-		if (it) {
-			struct nftnl_expr *e;
-
-			while ((e = nftnl_expr_iter_next(it))) {
-				encode_expr_cb(e, x);
-				n++;
-			}
-			nftnl_expr_iter_destroy(it);
-		}
-		nfp_enc_list_close(x, at, n);
+		encode_exprs(x, &w);
 		return;
 	}
 	if (a->wire == NFP_W_OBJECTS) {
@@ -291,21 +404,39 @@ void nfp_obj_encode_attr(ei_x_buff *x, const struct nfp_obj *obj, void *o,
 	nfp_attr_encode(x, a, &t);
 }
 
+/* Whether a map shows attribute a: scalars when set; a rule's body and
+ * element lists always; other expression lists when not empty. */
+static bool shown(const struct nfp_obj *obj, void *o, const struct nfp_attr *a,
+		  unsigned skip)
+{
+	if (a->flags & skip)
+		return false;
+	if (a->wire == NFP_W_OBJECTS)
+		return true;
+	if (a->wire == NFP_W_EXPRS) {
+		struct exprs_owner w = { obj->backend, o, a->id };
+
+		return obj->backend == &nfp_backend_rule || count_exprs(&w) > 0;
+	}
+	return obj->backend->is_set(o, a->id);
+}
+
 void nfp_obj_encode_map(ei_x_buff *x, const struct nfp_obj *obj, void *o)
 {
-	const struct nfp_backend *be = obj->backend;
+	nfp_obj_encode_map_skip(x, obj, o, 0);
+}
+
+void nfp_obj_encode_map_skip(ei_x_buff *x, const struct nfp_obj *obj, void *o, unsigned skip)
+{
 	uint32_t n = 0;
 
-	for (uint16_t i = 0; i < obj->nattrs; i++) {
-		const struct nfp_attr *a = &obj->attrs[i];
-
-		n += a->wire == NFP_W_EXPRS || a->wire == NFP_W_OBJECTS || be->is_set(o, a->id);
-	}
+	for (uint16_t i = 0; i < obj->nattrs; i++)
+		n += shown(obj, o, &obj->attrs[i], skip);
 	ei_x_encode_map_header(x, n);
 	for (uint16_t i = 0; i < obj->nattrs; i++) {
 		const struct nfp_attr *a = &obj->attrs[i];
 
-		if (a->wire != NFP_W_EXPRS && a->wire != NFP_W_OBJECTS && !be->is_set(o, a->id))
+		if (!shown(obj, o, a, skip))
 			continue;
 		ei_x_encode_atom(x, a->name);
 		nfp_obj_encode_attr(x, obj, o, a);

@@ -7,6 +7,8 @@
 #ifndef NFP_OBJ_H
 #define NFP_OBJ_H
 
+#include <stdbool.h>
+
 #include <ei.h>
 
 #include "desc.h"
@@ -22,7 +24,12 @@ struct nftnl_expr;
 /* The kernel's NFT_RULE_MAXEXPRS. */
 #define NFP_RULE_MAXEXPRS 128
 
-/* Decodes an attribute map into o (allocated by obj's backend). */
+/* A new libnftnl object for obj, with its fixed attribute set. */
+void *nfp_obj_new(const struct nfp_obj *obj);
+/* Whether o is of obj's type (its fixed attribute matches). */
+bool nfp_obj_is(const struct nfp_obj *obj, void *o);
+
+/* Decodes an attribute map into o (allocated by nfp_obj_new()). */
 int nfp_obj_decode_map(struct nfp_req *req, int *idx, const struct nfp_obj *obj,
 		       void *o, unsigned flags);
 /* Sets one attribute (handle API); list attributes append. */
@@ -30,6 +37,10 @@ int nfp_obj_decode_attr(struct nfp_req *req, int *idx, const struct nfp_obj *obj
 			void *o, const struct nfp_attr *a);
 /* Encodes every attribute that is set (and list attributes) as a map. */
 void nfp_obj_encode_map(ei_x_buff *x, const struct nfp_obj *obj, void *o);
+/* The same, leaving out attributes with any of the NFP_A_* flags in skip
+ * (a dump leaves out what names kernel handles, and read-only values). */
+void nfp_obj_encode_map_skip(ei_x_buff *x, const struct nfp_obj *obj, void *o,
+			     unsigned skip);
 /* Encodes one attribute's value. */
 void nfp_obj_encode_attr(ei_x_buff *x, const struct nfp_obj *obj, void *o,
 			 const struct nfp_attr *a);

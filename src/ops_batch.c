@@ -87,7 +87,8 @@ int nfp_op_batch_add(struct nfp_req *req)
 		return -1;
 	/* The handle must be the libnftnl type the message is built from:
 	 * an :element message takes a set holding the elements. */
-	if (o->obj->backend->alloc != obj->backend->alloc)
+	if (o->obj->backend->alloc != obj->backend->alloc ||
+	    (obj->fixed_attr != NFP_NO_ATTR && o->obj != obj))
 		return nfp_fail(req, "object: a %s handle cannot make a %s message", o->obj->name,
 				obj->name);
 	batch = b->ptr;

@@ -24,6 +24,10 @@
 #include "obj.h"
 #include "ops.h"
 
+/* What a dump leaves out: values that name kernel handles of the source
+ * ruleset, and what the kernel reports but never takes. */
+#define NFP_DUMP_SKIP (NFP_A_TRANSIENT | NFP_A_READONLY | NFP_A_HANDLE)
+
 static struct nfp_sock default_sock;
 
 struct nfp_sock *nfp_default_sock(struct nfp_req *req)
@@ -133,7 +137,7 @@ static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
 	if (!obj || !obj->verbs)
 		return nfp_fail(req, "%s: unknown object type :%s (known: table, chain, rule, set, element, ruleset)",
 				what, type);
-	o = obj->backend->alloc();
+	o = nfp_obj_new(obj);
 	if (!o)
 		return nfp_fail(req, "out of memory");
 	ret = nfp_obj_decode_map(req, &req->idx, obj, o, verb_decode_flags(v));
@@ -201,6 +205,8 @@ static bool matches(const struct nfp_obj *obj, void *filter, void *o)
 {
 	const struct nfp_backend *be = obj->backend;
 
+	if (!nfp_obj_is(obj, o))
+		return false;
 	if (!filter)
 		return true;
 	for (uint16_t i = 0; i < obj->nattrs; i++) {
@@ -281,8 +287,10 @@ static int list_cb(const struct nlmsghdr *nlh, void *data)
 		ei_x_encode_tuple_header(l->x, 3);
 		nfp_enc_atom(l->x, l->verb);
 		nfp_enc_atom(l->x, l->as->name);
+		nfp_obj_encode_map_skip(l->x, l->as, o, NFP_DUMP_SKIP);
+	} else {
+		nfp_obj_encode_map(l->x, l->as, o);
 	}
-	nfp_obj_encode_map(l->x, l->as, o);
 	l->count++;
 	be->free(o);
 	return MNL_CB_OK;
@@ -321,6 +329,7 @@ static int dump_objects(struct nfp_req *req, struct nfp_sock *s, struct lister *
 
 struct elem_lister {
 	ei_x_buff *x;
+	unsigned skip;
 	const struct nfp_obj *item;
 	int start;
 	uint32_t count;
@@ -330,7 +339,7 @@ static int elem_cb_one(struct nftnl_set_elem *e, void *data)
 {
 	struct elem_lister *el = data;
 
-	nfp_obj_encode_map(el->x, el->item, e);
+	nfp_obj_encode_map_skip(el->x, el->item, e, el->skip);
 	el->count++;
 	return 0;
 }
@@ -365,7 +374,7 @@ static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
 				   const struct nfp_obj *eobj, void *set, const char *verb)
 {
 	const struct nfp_attr *elems = NULL;
-	struct elem_lister el = { .x = req->out };
+	struct elem_lister el = { .x = req->out, .skip = verb ? NFP_DUMP_SKIP : 0 };
 	struct nfp_target t;
 	uint32_t n = 0;
 
@@ -453,9 +462,9 @@ static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **fi
 	if (nfp_dec_map(req, &req->idx, &n, "filter") < 0)
 		return -1;
 	*filter = NULL;
-	if (n == 0)
+	if (n == 0 && obj->fixed_attr == NFP_NO_ATTR)
 		return 0;
-	*filter = obj->backend->alloc();
+	*filter = nfp_obj_new(obj);
 	if (!*filter)
 		return nfp_fail(req, "out of memory");
 	names[0] = '\0';
@@ -526,14 +535,33 @@ out:
 	return ret;
 }
 
-/* The order a ruleset can be replayed in: tables, then sets (and later
- * stateful objects and flowtables), then chains, then elements (verdict
- * maps jump to chains), then rules. */
-static const char *const dump_order[] = { "table", "set", "chain", "element", "rule" };
+/* The objects a dump holds, in the order a ruleset can be replayed in
+ * (the schema's dump-order: tables, then sets, stateful objects and
+ * flowtables, then chains, then elements, since verdict maps jump to
+ * chains, then rules). */
+static size_t dump_objects_in_order(const struct nfp_obj **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nfp_nobjects && n < max; i++)
+		if (nfp_objects[i]->dump_order)
+			out[n++] = nfp_objects[i];
+	/* Insertion sort: a handful of types. */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && out[j - 1]->dump_order > out[j]->dump_order; j--) {
+			const struct nfp_obj *t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
 
 int nfp_op_dump(struct nfp_req *req)
 {
 	struct nfp_sock *s = nfp_default_sock(req);
+	const struct nfp_obj *order[64];
+	size_t norder = dump_objects_in_order(order, 64);
 	int start;
 
 	if (!s)
@@ -550,17 +578,22 @@ int nfp_op_dump(struct nfp_req *req)
 		ei_x_encode_map_header(req->out, 2);
 		nfp_enc_atom(req->out, "msgs");
 		at = nfp_enc_list_open(req->out);
-		for (size_t i = 0; i < sizeof(dump_order) / sizeof(dump_order[0]); i++) {
-			const struct nfp_obj *obj = nfp_obj_find(dump_order[i]);
+		for (size_t i = 0; i < norder; i++) {
+			const struct nfp_obj *obj = order[i];
 
 			if (obj->list_via) {
 				if (dump_elements(req, s, obj, NULL, "add", &count) < 0)
 					return -1;
 			} else {
+				/* Stateful objects: the filter names their kind. */
+				void *kind = obj->fixed_attr != NFP_NO_ATTR ? nfp_obj_new(obj) : NULL;
 				struct lister l = { .req = req, .x = req->out, .obj = obj,
-						    .as = obj, .verb = "add" };
+						    .as = obj, .verb = "add", .filter = kind };
+				int r = dump_objects(req, s, &l);
 
-				if (dump_objects(req, s, &l) < 0)
+				if (kind)
+					obj->backend->free(kind);
+				if (r < 0)
 					return -1;
 				count += l.count;
 			}

@@ -84,7 +84,7 @@ static int reply_handle(struct nfp_req *req, uint64_t id)
 int nfp_op_obj_alloc(struct nfp_req *req)
 {
 	const struct nfp_obj *obj = req->op->obj;
-	void *o = obj->backend->alloc();
+	void *o = nfp_obj_new(obj);
 	uint64_t id;
 
 	if (!o)

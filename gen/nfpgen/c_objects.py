@@ -7,7 +7,8 @@ that the engine finds an attribute by binary search.
 from .c_common import INCLUDES, banner, cstr
 from .c_enums import c_name as enum_c_name
 
-FLAG_C = {"key": "NFP_A_KEY", "readonly": "NFP_A_READONLY", "handle": "NFP_A_HANDLE"}
+FLAG_C = {"key": "NFP_A_KEY", "readonly": "NFP_A_READONLY", "handle": "NFP_A_HANDLE",
+          "transient": "NFP_A_TRANSIENT", "auto-id": "NFP_A_AUTO_ID"}
 VERB_C = {"add": "NFP_VERB_ADD", "create": "NFP_VERB_CREATE", "insert": "NFP_VERB_INSERT",
           "replace": "NFP_VERB_REPLACE", "delete": "NFP_VERB_DELETE",
           "destroy": "NFP_VERB_DESTROY", "flush": "NFP_VERB_FLUSH"}
@@ -47,7 +48,8 @@ def _attr_table(prefix, owner, schema, out):
             sels[a.name] = _sel(prefix, owner, a, schema, out)
     out.append(f"static const struct nfp_attr {prefix}_attrs[] = {{")
     for a in sorted(owner.attrs, key=lambda x: x.name):
-        flags = " | ".join(FLAG_C[f] for f in a.flags) or "0"
+        flags = " | ".join([FLAG_C[f] for f in a.flags]
+                           + (["NFP_A_EXACT_LEN"] if a.exact_len else [])) or "0"
         fields = [f".name = {cstr(a.name)}", f".id = {a.const}", f".wire = {a.type.c_wire}",
                   f".flags = {flags}"]
         if a.max_len is not None:
@@ -112,6 +114,12 @@ def emit(schema, root):
             out.append(f"\t.list_filter = {prefix}_list_filter,")
         if o.list_via:
             out.append(f"\t.list_via = &{obj_c_name(o.list_via)},")
+        if o.fixed:
+            out.append(f"\t.fixed_attr = {o.fixed['const']},")
+            out.append(f"\t.fixed_value = {o.fixed['value']},")
+        else:
+            out.append("\t.fixed_attr = NFP_NO_ATTR,")
+        out.append(f"\t.dump_order = {o.dump_order},")
         out.append(f"\t.handle_api = {'true' if o.module else 'false'},")
         out.append("};\n")
     out.append("const struct nfp_obj *const nfp_objects[] = {")

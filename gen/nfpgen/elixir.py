@@ -40,6 +40,10 @@ def attr_table(schema, attrs):
             notes.append("read-only, ignored on write")
         if "handle" in a.flags:
             notes.append("kernel-assigned")
+        if "transient" in a.flags:
+            notes.append("names kernel handles: left out of dumps")
+        if "auto-id" in a.flags:
+            notes.append("a fresh id is assigned when absent on add")
         doc = " ".join(a.doc.split())
         if notes:
             doc += " (" + "; ".join(notes) + ")"
@@ -48,8 +52,9 @@ def attr_table(schema, attrs):
 
 
 def _module_doc(schema, module):
-    doc = schema.module_docs[module]
     objs = [o for o in schema.objects if o.module == module]
+    doc = schema.module_docs.get(module) or " ".join(
+        f"`{o.name}` handles, mirroring libnftnl's `nftnl_{o.backend}`." for o in objs)
     for o in objs:
         doc += "\n\n" + " ".join(o.doc.split())
         if o.nft:

@@ -19,7 +19,7 @@ MODULE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$")
 
 BACKENDS = ("table", "chain", "rule", "set", "set_elems", "set_elem", "obj", "flowtable")
 VERBS = ("add", "create", "insert", "replace", "delete", "destroy", "flush")
-ATTR_FLAGS = ("key", "readonly", "handle")
+ATTR_FLAGS = ("key", "readonly", "handle", "transient", "auto-id")
 MESSAGE_KINDS = ("new", "get", "del", "destroy")
 
 
@@ -48,6 +48,7 @@ class Attr:
         self.enum = None
         self.enum_by = raw.get("enum-by")
         self.flags = list(raw.get("flags", []))
+        self.exact_len = raw.get("exact-len", False)
         self.elem_object = raw.get("object")   # for list types: the item object
         self.path = path
         self.key = key
@@ -70,6 +71,8 @@ class Object:
         self.handle_attr = raw.get("handle-attr")
         self.list_filter = list(raw.get("list-filter", []))
         self.list_via = raw.get("list-via")
+        self.fixed = raw.get("fixed")     # {const, value}: set on every object
+        self.dump_order = raw.get("dump-order", 0)
         self.path = path
         self.attrs = [Attr(self, a, path, f"attributes[{i}]")
                       for i, a in enumerate(raw.get("attributes", []))]
@@ -195,7 +198,7 @@ def _load_enums(schema, path):
 
 
 ATTR_REQUIRED = ["name", "const", "type", "doc"]
-ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "flags", "nft", "object"]
+ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "exact-len", "flags", "nft", "object"]
 
 
 def _validate_attrs(path, raw_attrs):
@@ -222,6 +225,12 @@ def _validate_attrs(path, raw_attrs):
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} has no length")
         if t.has_length and "max-len" not in a:
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} needs max-len")
+        if "exact-len" in a and a["type"] != "binary":
+            raise SchemaError(path, f"{where}.exact-len", "only a binary can have an exact length")
+        if "exact-len" in a and not isinstance(a["exact-len"], bool):
+            raise SchemaError(path, f"{where}.exact-len", "must be true or false")
+        if t.name == "string" and a.get("max-len", 0) > 1023:
+            raise SchemaError(path, f"{where}.max-len", "strings are at most 1023 bytes")
         if "enum" in a and not t.can_enum:
             raise SchemaError(path, f"{where}.enum", f"type {a['type']} cannot have an enum")
         if "enum-by" in a:
@@ -236,7 +245,9 @@ def _load_object(schema, path):
     raw = _load_yaml(path)
     _check_keys(path, "", raw, ["name", "doc", "backend", "attributes"],
                 ["nft", "module", "messages", "verbs", "flush", "family-attr",
-                 "handle-attr", "list-filter", "list-via"])
+                 "handle-attr", "list-filter", "list-via", "fixed", "dump-order"])
+    if "dump-order" in raw and (not isinstance(raw["dump-order"], int) or raw["dump-order"] <= 0):
+        raise SchemaError(path, "dump-order", "must be a positive integer")
     _check_name(path, "name", raw["name"])
     if raw["backend"] not in BACKENDS:
         raise SchemaError(path, "backend", f"unknown backend {raw['backend']!r} (known: {', '.join(BACKENDS)})")
@@ -249,6 +260,10 @@ def _load_object(schema, path):
     for v in raw.get("verbs", []):
         if v not in VERBS:
             raise SchemaError(path, "verbs", f"unknown verb {v!r} (known: {', '.join(VERBS)})")
+    if "fixed" in raw:
+        _check_keys(path, "fixed", raw["fixed"], ["const", "value"], [])
+        _check_const(path, "fixed.const", raw["fixed"]["const"])
+        _check_const(path, "fixed.value", raw["fixed"]["value"])
     if "flush" in raw:
         _check_keys(path, "flush", raw["flush"], ["msg", "backend", "copy"], [])
         _check_const(path, "flush.msg", raw["flush"]["msg"])
@@ -406,9 +421,11 @@ def _resolve(schema):
 def load(root):
     """Load and validate the schema under `root` (the schema/ directory)."""
     schema = Schema()
-    enums = os.path.join(root, "enums.yaml")
-    _load_enums(schema, enums)
-    schema.files.append(enums)
+    for fn in sorted(os.listdir(root)):
+        if fn.startswith("enums") and fn.endswith(".yaml"):
+            p = os.path.join(root, fn)
+            _load_enums(schema, p)
+            schema.files.append(p)
     for sub, loader in (("objects", _load_object), ("expressions", _load_expr)):
         d = os.path.join(root, sub)
         for fn in sorted(os.listdir(d)):

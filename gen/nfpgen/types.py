@@ -26,7 +26,7 @@ class WireType:
     def doc_type(self, attr):
         s = self.doc
         if attr.max_len is not None:
-            s += f", at most {attr.max_len} bytes"
+            s += f", exactly {attr.max_len} bytes" if attr.exact_len else f", at most {attr.max_len} bytes"
         return s
 
 
