@@ -38,6 +38,7 @@ def main(argv=None):
     p.add_argument("--elixir-out")
     p.add_argument("--docs-out")
     p.add_argument("--check", action="store_true")
+    p.add_argument("--depfile", help="write a Makefile depfile of every file read")
     args = p.parse_args(argv)
     root = os.path.dirname(os.path.abspath(args.schema))
     try:
@@ -61,6 +62,17 @@ def main(argv=None):
                 os.remove(os.path.join(args.elixir_out, stale))
     if args.docs_out:
         write_if_changed(args.docs_out, docs.emit(schema))
+    if args.depfile:
+        # Every schema file and generator module: a new or changed one
+        # makes the build regenerate.
+        here = os.path.dirname(os.path.abspath(__file__))
+        deps = [os.path.abspath(f) for f in schema.files]
+        deps += [os.path.abspath(os.path.join(args.schema, d)) for d in ("objects", "expressions")]
+        deps += [os.path.join(here, "nfpgen", f) for f in sorted(os.listdir(os.path.join(here, "nfpgen")))
+                 if f.endswith(".py")]
+        target = os.path.join(args.c_out or ".", "nfp_enums.c")
+        with open(args.depfile, "w", encoding="utf-8") as f:
+            f.write(target + ": " + " \\\n  ".join(d.replace(" ", "\\ ") for d in deps) + "\n")
     return 0
 
 

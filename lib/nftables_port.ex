@@ -282,19 +282,42 @@ defmodule NFTables.Port do
 
   @doc """
   Lists objects of one `type` (`:table`, `:chain`, `:rule`, `:set`,
-  `:element`, ...) from the kernel as attribute maps, each of which
-  `commit/3` accepts back.
+  `:element`, `:counter`, `:flowtable`, ...) from the kernel as attribute
+  maps, each of which `commit/3` accepts back.
 
   `filter` (a map or keyword list) narrows the listing by `:family`,
-  `:table`, `:chain` or `:set`. The only option is `:timeout`.
+  `:table`, `:chain` or `:set`. Options: `:timeout`, and `with_genid: true`
+  to get `{:ok, %{genid: genid, objects: objects}}`: the generation the
+  listing reflects, for a later `commit(..., genid: genid)`.
   """
-  @spec list(server(), atom(), map() | keyword(), timeout: timeout()) ::
-          {:ok, [map()]} | {:error, String.t()}
+  @spec list(server(), atom(), map() | keyword(), timeout: timeout(), with_genid: boolean()) ::
+          {:ok, [map()]} | {:ok, %{genid: non_neg_integer(), objects: [map()]}} | {:error, term()}
   def list(server, type, filter \\ %{}, opts \\ []) do
+    {with_genid, opts} = Keyword.pop(List.wrap(opts), :with_genid, false)
+
     with :ok <- check_type(type),
          {:ok, filter} <- filter_map(filter),
          {:ok, timeout} <- timeout_option("list", opts) do
-      call(server, :list, [type, filter], timeout)
+      case call(server, :list, [type, filter], timeout) do
+        {:ok, %{objects: objects}} when not with_genid -> {:ok, objects}
+        other -> other
+      end
+    end
+  end
+
+  @doc """
+  One object of `type` by its keys (`family`, `table`, `name`, or `handle`
+  where the kernel takes one), as an attribute map. A missing object is
+  `{:error, "No such file or directory (ENOENT)"}`. The only option is
+  `:timeout`.
+  """
+  @spec get(server(), atom(), map() | keyword(), timeout: timeout()) ::
+          {:ok, map()} | {:error, term()}
+  def get(server, type, keys, opts \\ []) do
+    with :ok <- check_type(type),
+         {:ok, keys} <- filter_map(keys),
+         {:ok, timeout} <- timeout_option("get", opts) do
+      call(server, :get, [type, keys], timeout)
     end
   end
 

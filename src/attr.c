@@ -46,6 +46,24 @@ void nfp_target_expr(struct nfp_target *t, const struct nfp_expr *e, void *o)
 	t->is_set = expr_is_set;
 }
 
+bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t)
+{
+	static const char zero[8];
+	uint32_t len = 0;
+	const void *p;
+
+	if (!t->is_set(t->o, a->id))
+		return false;
+	if (!(a->flags & NFP_A_OMIT_ZERO) || a->wire > NFP_W_S32)
+		return true;
+	p = t->get(t->o, a->id, &len);
+	if (!p)
+		return false;
+	if (len == 0 || len > sizeof(zero))
+		len = a->wire == NFP_W_U64 ? 8 : a->wire == NFP_W_U16 ? 2 : a->wire == NFP_W_U8 ? 1 : 4;
+	return memcmp(p, zero, len) != 0;
+}
+
 void nfp_attr_names(const struct nfp_attr *attrs, uint16_t n, char *buf, size_t len)
 {
 	size_t off = 0;

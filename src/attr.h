@@ -34,6 +34,9 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 void nfp_attr_encode(ei_x_buff *x, const struct nfp_attr *a,
 		     const struct nfp_target *t);
 
+/* Whether a set attribute is shown: not when flagged omit-zero and 0. */
+bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t);
+
 /* Lists the names of attrs for an "unknown attribute" message. */
 void nfp_attr_names(const struct nfp_attr *attrs, uint16_t n, char *buf, size_t len);
 

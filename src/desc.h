@@ -33,6 +33,8 @@ enum nfp_wire {
 #define NFP_A_EXACT_LEN	0x08	/* BINARY of exactly max_len bytes */
 #define NFP_A_TRANSIENT	0x10	/* names other objects' handles: not dumped */
 #define NFP_A_AUTO_ID	0x20	/* u32 transaction id, assigned when absent */
+#define NFP_A_OMIT_ZERO	0x40	/* reported as 0 by default, but refused when
+				 * given: read as absent when 0 */
 
 struct nfp_enum_entry {
 	const char *name;

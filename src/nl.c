@@ -582,6 +582,48 @@ out:
 
 /* --- dumps ------------------------------------------------------------- */
 
+/* Sends one request and runs cb over the reply until it ends. Returns 0,
+ * -EINTR when a dump was interrupted (NLM_F_DUMP_INTR), or -1 failed. */
+static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t msg,
+		   uint16_t family, uint16_t flags, const struct nfp_obj *obj, void *filter,
+		   nfp_dump_cb cb, void *data)
+{
+	struct nlmsghdr *nlh;
+	uint32_t seq = s->seq++;
+	ssize_t n;
+	int ret;
+
+	memset(buf, 0, NFP_MSG_RESERVE);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFNL_SUBSYS_NFTABLES << 8 | msg, family, flags, seq);
+	if (filter && obj->backend->build)
+		obj->backend->build(nlh, filter);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return nfp_fail_kernel(req, -1, errno);
+	for (;;) {
+		n = mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return nfp_fail_kernel(req, -1, errno);
+		}
+		ret = mnl_cb_run(buf, n, seq, s->portid, cb, data);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	if (ret == MNL_CB_STOP)
+		return 0;
+	if (req->err[0] || req->kerr)
+		return -1;
+	if (errno == EINTR) {
+		/* NLM_F_DUMP_INTR: drain what is left of this dump. */
+		while (mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK) > 0 &&
+		       ((struct nlmsghdr *)buf)->nlmsg_type != NLMSG_DONE)
+			;
+		return -EINTR;
+	}
+	return nfp_fail_kernel(req, -1, errno);
+}
+
 int nfp_dump(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t family,
 	     const struct nfp_obj *obj, void *filter, nfp_dump_cb cb, void *data,
 	     void (*restart)(void *data))
@@ -592,57 +634,30 @@ int nfp_dump(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t fam
 	if (!buf)
 		return nfp_fail(req, "out of memory");
 	for (int attempt = 0; attempt < 100; attempt++) {
-		struct nlmsghdr *nlh;
-		uint32_t seq = s->seq++;
-		ssize_t n;
-
-		memset(buf, 0, 4096);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFNL_SUBSYS_NFTABLES << 8 | msg, family,
-					    NLM_F_DUMP, seq);
-		if (filter && obj->backend->build)
-			obj->backend->build(nlh, filter);
-		if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0) {
-			ret = nfp_fail_kernel(req, -1, errno);
+		ret = request(req, s, buf, msg, family, NLM_F_DUMP, obj, filter, cb, data);
+		if (ret != -EINTR)
 			goto out;
-		}
-		for (;;) {
-			n = mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				ret = nfp_fail_kernel(req, -1, errno);
-				goto out;
-			}
-			ret = mnl_cb_run(buf, n, seq, s->portid, cb, data);
-			if (ret <= MNL_CB_STOP)
-				break;
-		}
-		if (ret == MNL_CB_STOP) {
-			ret = 0;
-			goto out;
-		}
-		if (errno == EINTR) {
-			/* NLM_F_DUMP_INTR: the ruleset changed mid-dump. Drain
-			 * what is left, start over. */
-			while (mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK) > 0 &&
-			       ((struct nlmsghdr *)buf)->nlmsg_type != NLMSG_DONE)
-				;
-			if (restart)
-				restart(data);
-			continue;
-		}
-		if (req->err[0] || req->kerr) {
-			ret = -1;
-			goto out;
-		}
-		/* An empty table or set answers ENOENT for element dumps. */
-		ret = nfp_fail_kernel(req, -1, errno);
-		goto out;
+		/* The ruleset changed mid-dump: start over. */
+		if (restart)
+			restart(data);
 	}
 	ret = nfp_fail(req, "the ruleset kept changing during the dump");
 out:
 	free(buf);
 	return ret;
+}
+
+int nfp_get_one(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t family,
+		const struct nfp_obj *obj, void *keys, nfp_dump_cb cb, void *data)
+{
+	char *buf = malloc(NFP_RECV_CHUNK);
+	int ret;
+
+	if (!buf)
+		return nfp_fail(req, "out of memory");
+	ret = request(req, s, buf, msg, family, NLM_F_ACK, obj, keys, cb, data);
+	free(buf);
+	return ret < 0 ? -1 : 0;
 }
 
 static int genid_cb(const struct nlmsghdr *nlh, void *data)

@@ -79,6 +79,10 @@ typedef int (*nfp_dump_cb)(const struct nlmsghdr *nlh, void *data);
 int nfp_dump(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t family,
 	     const struct nfp_obj *obj, void *filter, nfp_dump_cb cb, void *data,
 	     void (*restart)(void *data));
+/* One object: a GET without NLM_F_DUMP; the kernel's errno (ENOENT) when
+ * it does not exist. */
+int nfp_get_one(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t family,
+		const struct nfp_obj *obj, void *keys, nfp_dump_cb cb, void *data);
 
 /* The ruleset generation id. */
 int nfp_genid(struct nfp_req *req, struct nfp_sock *s, uint32_t *genid);

@@ -322,12 +322,15 @@ static uint32_t count_exprs(const struct exprs_owner *w)
 
 static bool expr_shown(struct nftnl_expr *e, const struct nfp_attr *a)
 {
+	struct nfp_target t;
+
 	if (a->wire == NFP_W_EXPRS) {
 		struct exprs_owner w = { NULL, e, a->id };
 
 		return count_exprs(&w) > 0;
 	}
-	return nftnl_expr_is_set(e, a->id);
+	nfp_target_expr(&t, nfp_expr_desc(e), e);
+	return nfp_attr_shown(a, &t);
 }
 
 void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
@@ -409,6 +412,8 @@ void nfp_obj_encode_attr(ei_x_buff *x, const struct nfp_obj *obj, void *o,
 static bool shown(const struct nfp_obj *obj, void *o, const struct nfp_attr *a,
 		  unsigned skip)
 {
+	struct nfp_target t;
+
 	if (a->flags & skip)
 		return false;
 	if (a->wire == NFP_W_OBJECTS)
@@ -418,7 +423,8 @@ static bool shown(const struct nfp_obj *obj, void *o, const struct nfp_attr *a,
 
 		return obj->backend == &nfp_backend_rule || count_exprs(&w) > 0;
 	}
-	return obj->backend->is_set(o, a->id);
+	nfp_target_obj(&t, obj, o);
+	return nfp_attr_shown(a, &t);
 }
 
 void nfp_obj_encode_map(ei_x_buff *x, const struct nfp_obj *obj, void *o)

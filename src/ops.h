@@ -47,6 +47,9 @@ int nfp_op_batch_free(struct nfp_req *req);
 int nfp_op_commit(struct nfp_req *req);
 int nfp_op_list(struct nfp_req *req);
 int nfp_op_dump(struct nfp_req *req);
+int nfp_op_get(struct nfp_req *req);
+/* The object types that can be listed, for messages. */
+const char *nfp_listable_types(void);
 
 /* The port's own socket for the declarative ops, opened on first use. */
 struct nfp_sock *nfp_default_sock(struct nfp_req *req);

@@ -4,6 +4,7 @@
  * transaction), list (objects of one type as attribute maps) and dump (the
  * whole ruleset as messages that commit replays, from one generation).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,21 @@ void nfp_ops_cleanup(void)
 {
 	nfp_handle_release_all(free_handle);
 	nfp_sock_close(&default_sock);
+}
+
+/* "table, chain, ..." for messages: every type with a GET message. */
+const char *nfp_listable_types(void)
+{
+	static char names[512];
+	size_t off = 0;
+
+	if (names[0])
+		return names;
+	for (size_t i = 0; i < nfp_nobjects && off < sizeof(names); i++)
+		if (nfp_objects[i]->msg_get != NFP_MSG_NONE)
+			off += snprintf(names + off, sizeof(names) - off, "%s%s", off ? ", " : "",
+					nfp_objects[i]->name);
+	return names;
 }
 
 /* --- commit ------------------------------------------------------------ */
@@ -135,8 +151,8 @@ static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
 				what, verb);
 	obj = nfp_obj_find(type);
 	if (!obj || !obj->verbs)
-		return nfp_fail(req, "%s: unknown object type :%s (known: table, chain, rule, set, element, ruleset)",
-				what, type);
+		return nfp_fail(req, "%s: unknown object type :%s (known: %s)", what, type,
+				nfp_listable_types());
 	o = nfp_obj_new(obj);
 	if (!o)
 		return nfp_fail(req, "out of memory");
@@ -494,44 +510,140 @@ static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **fi
 	return 0;
 }
 
+/* Lists into the open list at the reply's end; returns the count. */
+static int64_t list_into(struct nfp_req *req, struct nfp_sock *s, const struct nfp_obj *obj,
+			 void *filter)
+{
+	if (obj->list_via) {
+		uint32_t count = 0;
+
+		if (dump_elements(req, s, obj, filter, NULL, &count) < 0)
+			return -1;
+		return count;
+	} else {
+		struct lister l = { .req = req, .x = req->out, .obj = obj, .as = obj,
+				    .filter = filter };
+
+		if (dump_objects(req, s, &l) < 0)
+			return -1;
+		return l.count;
+	}
+}
+
 int nfp_op_list(struct nfp_req *req)
 {
 	char type[NFP_ATOM_MAX];
 	const struct nfp_obj *obj;
 	struct nfp_sock *s;
 	void *filter = NULL;
-	int at, ret = -1;
+	int start, ret = -1;
 
 	if (nfp_dec_atom(req, &req->idx, type, "type") < 0)
 		return -1;
 	obj = nfp_obj_find(type);
 	if (!obj || obj->msg_get == NFP_MSG_NONE)
-		return nfp_fail(req, "cannot list :%s (types: table, chain, rule, set, element)", type);
+		return nfp_fail(req, "cannot list :%s (types: %s)", type, nfp_listable_types());
 	if (list_filter(req, obj, &filter) < 0)
 		goto out;
 	s = nfp_default_sock(req);
 	if (!s)
 		goto out;
-	nfp_enc_ok_head(req->out);
-	at = nfp_enc_list_open(req->out);
-	if (obj->list_via) {
-		uint32_t count = 0;
+	start = req->out->index;
+	/* Several dumps (elements: sets, then each set's elements) reflect
+	 * one generation only if it did not change meanwhile. */
+	for (int attempt = 0; attempt < 10; attempt++) {
+		uint32_t before, after;
+		int64_t n;
+		int at;
 
-		if (dump_elements(req, s, obj, filter, NULL, &count) < 0)
+		req->out->index = start;
+		if (nfp_genid(req, s, &before) < 0)
 			goto out;
-		nfp_enc_list_close(req->out, at, count);
-	} else {
-		struct lister l = { .req = req, .x = req->out, .obj = obj, .as = obj,
-				    .filter = filter };
-
-		if (dump_objects(req, s, &l) < 0)
+		nfp_enc_ok_head(req->out);
+		ei_x_encode_map_header(req->out, 2);
+		nfp_enc_atom(req->out, "objects");
+		at = nfp_enc_list_open(req->out);
+		n = list_into(req, s, obj, filter);
+		if (n < 0)
 			goto out;
-		nfp_enc_list_close(req->out, at, l.count);
+		nfp_enc_list_close(req->out, at, (uint32_t)n);
+		if (nfp_genid(req, s, &after) < 0)
+			goto out;
+		if (before != after)
+			continue;
+		nfp_enc_atom(req->out, "genid");
+		nfp_enc_u64(req->out, after);
+		ret = 0;
+		goto out;
 	}
-	ret = 0;
+	ret = nfp_fail(req, "the ruleset kept changing during the listing (10 tries)");
 out:
 	if (filter)
 		obj->backend->free(filter);
+	return ret;
+}
+
+struct getter {
+	const struct nfp_obj *obj;
+	void *found;
+};
+
+static int get_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct getter *g = data;
+	const struct nfp_backend *be = g->obj->backend;
+
+	if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | g->obj->msg_new) || g->found)
+		return MNL_CB_OK;
+	g->found = be->alloc();
+	if (!g->found)
+		return MNL_CB_ERROR;
+	if (be->parse(nlh, g->found) < 0) {
+		be->free(g->found);
+		g->found = NULL;
+	}
+	return MNL_CB_OK;
+}
+
+/* One object by its keys (name, or handle where the kernel takes one). */
+int nfp_op_get(struct nfp_req *req)
+{
+	char type[NFP_ATOM_MAX];
+	const struct nfp_obj *obj;
+	struct getter g = { 0 };
+	struct nfp_sock *s;
+	void *keys;
+	int ret = -1;
+
+	if (nfp_dec_atom(req, &req->idx, type, "type") < 0)
+		return -1;
+	obj = nfp_obj_find(type);
+	if (!obj || obj->msg_get == NFP_MSG_NONE || obj->list_via)
+		return nfp_fail(req, "cannot get one :%s; list it instead", type);
+	keys = nfp_obj_new(obj);
+	if (!keys)
+		return nfp_fail(req, "out of memory");
+	if (nfp_obj_decode_map(req, &req->idx, obj, keys,
+			       NFP_DEC_SKIP_READONLY | NFP_DEC_KEYS_ONLY) < 0)
+		goto out;
+	s = nfp_default_sock(req);
+	if (!s)
+		goto out;
+	g.obj = obj;
+	if (nfp_get_one(req, s, obj->msg_get, filter_family(obj, keys), obj, keys,
+			get_cb, &g) < 0)
+		goto out;
+	if (!g.found || !nfp_obj_is(obj, g.found)) {
+		ret = nfp_fail_kernel(req, -1, ENOENT);
+		goto out;
+	}
+	nfp_enc_ok_head(req->out);
+	nfp_obj_encode_map(req->out, obj, g.found);
+	ret = 0;
+out:
+	if (g.found)
+		obj->backend->free(g.found);
+	obj->backend->free(keys);
 	return ret;
 }
 

@@ -42,6 +42,8 @@ def attr_table(schema, attrs):
             notes.append("kernel-assigned")
         if "transient" in a.flags:
             notes.append("names kernel handles: left out of dumps")
+        if "omit-zero" in a.flags:
+            notes.append("not shown when 0")
         if "auto-id" in a.flags:
             notes.append("a fresh id is assigned when absent on add")
         doc = " ".join(a.doc.split())
