@@ -18,7 +18,7 @@ defmodule NFTables.Port.Chain do
   | `family` | unsigned 32-bit integer | `:unspec`, `:inet`, `:ip`, `:arp`, `:netdev`, `:bridge`, `:ip6` | Family of the table. (identifies the object) |
   | `flags` | unsigned 32-bit integer | list of `:base`, `:hw_offload`, `:binding` | Chain flags. |
   | `handle` | unsigned 64-bit integer |  | Kernel-assigned handle. (kernel-assigned) |
-  | `hooknum` | unsigned 32-bit integer | `:prerouting`, `:input`, `:forward`, `:output`, `:postrouting`, `:ingress`; when family is `:netdev`: `:ingress`, `:egress` | Hook of a base chain. |
+  | `hooknum` | unsigned 32-bit integer | `:prerouting`, `:input`, `:forward`, `:output`, `:postrouting`, `:ingress`; when family is `:arp`: `:input`, `:output`, `:forward`; when family is `:netdev`: `:ingress`, `:egress` | Hook of a base chain. |
   | `id` | unsigned 32-bit integer |  | Transaction-local id, so that rules in the same batch can refer to a new chain. |
   | `name` | string (binary without NUL bytes), at most 255 bytes |  | The chain's name, unique within its table. (identifies the object) |
   | `packets` | unsigned 64-bit integer |  | Packet counter of a base chain (when it has one). |

@@ -11,20 +11,31 @@ defmodule NFTables.Port.Declarative do
     * `msgs`: `{verb, type, attrs}` messages
     * `opts`: `echo: boolean()`, `genid: non_neg_integer()`
   """
-  @spec commit(GenServer.server(), [{atom(), atom(), map()}], map()) :: :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t()}
+  @spec commit(GenServer.server(), [{atom(), atom(), map()}], map()) :: :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t() | :generation_changed}
   def commit(server, msgs, opts, timeout \\ nil) do
     NFTables.Port.call(server, :commit, [msgs, opts], timeout)
   end
 
   @doc """
-  Lists objects of one type from the kernel as attribute maps, each of which `commit` accepts back.
+  Lists objects of one type from the kernel as attribute maps, each of which `commit` accepts back, with the generation they reflect.
 
     * `type`: object type, e.g. `:table`, `:chain`, `:rule`, `:set`, `:element`
     * `filter`: narrows the listing: `family`, `table`, `chain`, `set`
   """
-  @spec list(GenServer.server(), atom(), map()) :: {:ok, [map()]} | {:error, String.t()}
+  @spec list(GenServer.server(), atom(), map()) :: {:ok, %{genid: non_neg_integer(), objects: [map()]}} | {:error, String.t()}
   def list(server, type, filter, timeout \\ nil) do
     NFTables.Port.call(server, :list, [type, filter], timeout)
+  end
+
+  @doc """
+  One object by its keys, as an attribute map; `{:error, "No such file or directory (ENOENT)"}` when there is none.
+
+    * `type`: object type, e.g. `:table`, `:chain`, `:set`, `:counter`
+    * `keys`: what identifies it: `family`, `table`, `name` (or `handle`)
+  """
+  @spec get(GenServer.server(), atom(), map()) :: {:ok, map()} | {:error, String.t()}
+  def get(server, type, keys, timeout \\ nil) do
+    NFTables.Port.call(server, :get, [type, keys], timeout)
   end
 
   @doc """

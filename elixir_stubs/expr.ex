@@ -7,13 +7,44 @@ defmodule NFTables.Port.Expr do
   ## Expression kinds
 
   - `:bitwise`: Bitwise operation on a register (mask and xor, or a shift).
+  - `:byteorder`: Converts the byte order of a register, element by element (nft emits it for host-endian data such as meta mark arithmetic).
   - `:cmp`: Compares a register with constant data; the rule stops here when it does not match.
+  - `:connlimit`: Matches on the number of tracked connections of the key that a set element or the rule counts.
   - `:counter`: Counts packets and bytes.
+  - `:ct`: Loads connection tracking data into a register, or sets it (mark, labels, zone, ...) from a register.
+  - `:dup`: Sends a copy of the packet to another address and/or device (the original goes on).
+  - `:dynset`: Adds, updates or deletes a set element from the packet path (meters, dynamic sets and maps).
+  - `:exthdr`: Loads (or, for TCP options, writes) a field of an IPv6 extension header, a TCP, IPv4 or DCCP option or an SCTP chunk, or tests that it is there.
+  - `:fib`: Looks the packet up in the routing table (FIB) and loads the output interface, its name or the address type.
+  - `:flow_offload`: Adds the packet's connection to a flowtable, so that later packets take the fast path.
+  - `:fwd`: Forwards the packet out of another device (netdev family), optionally to a next-hop address; the packet is stolen.
+  - `:hash`: Loads a hash of register data (jhash) or of the packet's flow (symhash), modulo a number, plus an offset.
   - `:immediate`: Loads constant data or a verdict into a register (register 0 is the verdict).
+  - `:last`: Remembers when the rule (or set element) last matched.
+  - `:limit`: Matches while a token bucket rate limit (packets or bytes per time unit) is not exceeded.
+  - `:log`: Logs the packet to the kernel log (syslog level) or to an nflog group for userspace (ulogd).
   - `:lookup`: Looks a register up in a set; with dreg, loads the map's data.
+  - `:masq`: Source NAT to the address of the output interface (masquerade), optionally to a port range.
+  - `:match`: Runs an x_tables (iptables) match through nft_compat; iptables-nft uses it for matches nftables has no native expression for.
   - `:meta`: Loads packet meta data into a register, or sets it from a register.
+  - `:nat`: Source or destination NAT to an address and/or port range taken from registers.
+  - `:notrack`: Exempts the packet from connection tracking (only before conntrack, in prerouting or output at priority raw); it has no attributes.
+  - `:numgen`: Loads a generated number (a round-robin counter or a random number) below a modulus, plus an offset.
+  - `:objref`: Applies a named stateful object (counter, quota, limit, ct helper, ...), given by name or chosen by a key in an object map.
+  - `:osf`: Passive OS fingerprinting of TCP SYN packets; loads the OS name (genre) matched by the loaded fingerprints.
   - `:payload`: Loads bytes of a packet header into a register, or writes a register into the packet.
+  - `:queue`: Passes the packet to a userspace program through nfqueue; the program gives the verdict.
+  - `:quota`: Matches until (or, inverted, once) a number of bytes has passed.
   - `:range`: Matches when a register is (or is not) inside a range.
+  - `:redir`: Destination NAT to the local host (the input interface's address), optionally to a port range.
+  - `:reject`: Drops the packet and answers it with an ICMP/ICMPv6 unreachable or a TCP reset.
+  - `:rt`: Loads routing data of the packet (next hop, realm, path MSS, IPsec) into a register.
+  - `:socket`: Looks up the local socket the packet belongs to and loads one of its properties.
+  - `:synproxy`: Answers TCP SYNs with SYN cookies itself and opens the connection to the server only once the client completes the handshake (SYN flood protection).
+  - `:target`: Runs an x_tables (iptables) target through nft_compat; iptables-nft uses it for targets nftables has no native expression for.
+  - `:tproxy`: Transparent proxying; delivers the packet to a local socket at an address and/or port without changing the packet.
+  - `:tunnel`: Loads tunnel metadata of the packet (whether it came through a metadata tunnel, its tunnel id).
+  - `:xfrm`: Loads data of the IPsec state (security association) the packet went or will go through.
 
   See `docs/reference.md` for the attributes of each kind.
   """

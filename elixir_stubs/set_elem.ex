@@ -20,7 +20,7 @@ defmodule NFTables.Port.SetElem do
   | `key` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The key, network byte order. |
   | `key_end` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | End of an interval, for sets of concatenated intervals. |
   | `objref` | string (binary without NUL bytes), at most 255 bytes |  | Name of the stateful object of an object map element. |
-  | `timeout` | unsigned 64-bit integer |  | Timeout in milliseconds. |
+  | `timeout` | unsigned 64-bit integer |  | Timeout in milliseconds; absent means the set's default. The kernel reports 0 on interval ends, which refuse a timeout. (not shown when 0) |
   | `userdata` | binary, network byte order as the kernel keeps it, at most 256 bytes |  | Opaque user data (nft stores the comment here as TLV). |
   | `verdict` | signed 32-bit integer | `:drop`, `:accept`, `:continue`, `:break`, `:jump`, `:goto`, `:return` | The verdict of a verdict map element. |
   """

@@ -270,7 +270,9 @@ defmodule NFTables.Port do
   `{:error, %{index: i, errno: :enoent, message: "..."}}`.
   """
   @spec commit(server(), [msg()], [commit_option()] | map()) ::
-          :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t()}
+          :ok
+          | {:ok, [non_neg_integer() | nil]}
+          | {:error, map() | String.t() | :generation_changed}
   def commit(server, msgs, opts \\ []) do
     with :ok <- check_msgs(msgs),
          {:ok, opts} <- options_map("commit", opts, [:echo, :genid, :timeout]),

@@ -294,6 +294,19 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 		if ((a->flags & NFP_A_EXACT_LEN) && len != a->max_len)
 			return nfp_fail(req, "%s: %u bytes, expected exactly %u", what, len,
 					a->max_len);
+		if (a->flags & NFP_A_GIVE_BUFFER) {
+			/* libnftnl takes this buffer over and frees it. */
+			void *copy = malloc(len ? len : 1);
+
+			if (!copy)
+				return nfp_fail(req, "%s: out of memory", what);
+			memcpy(copy, p, len);
+			if (t->set(t->o, a->id, copy, len) < 0) {
+				free(copy);
+				return nfp_fail(req, "%s: rejected by libnftnl", what);
+			}
+			return 0;
+		}
 		if (t->set(t->o, a->id, len ? p : "", len) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;

@@ -35,6 +35,8 @@ enum nfp_wire {
 #define NFP_A_AUTO_ID	0x20	/* u32 transaction id, assigned when absent */
 #define NFP_A_OMIT_ZERO	0x40	/* reported as 0 by default, but refused when
 				 * given: read as absent when 0 */
+#define NFP_A_GIVE_BUFFER 0x80	/* libnftnl keeps (and frees) the pointer it
+				 * is given: hand it a malloc'd copy */
 
 struct nfp_enum_entry {
 	const char *name;

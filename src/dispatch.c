@@ -90,12 +90,12 @@ static int decode_req_id(const char *buf, int *idx, uint64_t *id)
 	return 0;
 }
 
+static void dispatch(const char *frame, size_t len, ei_x_buff *out);
+
 void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
 {
-	struct nfp_req req;
-	char opname[NFP_ATOM_MAX], err[256];
-	int idx = 0, version, end, nargs, arity;
-	uint64_t req_id;
+	char err[256];
+	int idx = 0, end, version;
 
 	if (len == 0) {
 		reply_anon_error(out, "empty frame: expected a request {ReqId, Op, Args} in external term format");
@@ -122,6 +122,28 @@ void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
 		reply_anon_error(out, "malformed frame: bytes after the end of the term");
 		return;
 	}
+	if (nfp_etf_has_string_ext(frame, idx)) {
+		/* Lists of small integers arrive as bytes: make them lists. */
+		ei_x_buff x;
+
+		ei_x_new_with_version(&x);
+		nfp_etf_expand_strings(frame, &idx, &x);
+		dispatch(x.buff, (size_t)x.index, out);
+		ei_x_free(&x);
+		return;
+	}
+	dispatch(frame, len, out);
+}
+
+/* frame: a validated term without STRING_EXT. */
+static void dispatch(const char *frame, size_t len, ei_x_buff *out)
+{
+	struct nfp_req req;
+	char opname[NFP_ATOM_MAX], err[256];
+	int idx = 0, version, nargs, arity;
+	uint64_t req_id;
+
+	ei_decode_version(frame, &idx, &version);
 	if (ei_decode_tuple_header(frame, &idx, &arity) < 0 || arity != 3) {
 		snprintf(err, sizeof(err), "a request must be a 3-tuple {ReqId, Op, Args}, got %s",
 			 nfp_etf_type_name(frame, 1));

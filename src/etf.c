@@ -156,6 +156,71 @@ int nfp_etf_validate(const char *buf, int len, int *idx, int depth,
 	}
 }
 
+/* Walks a validated term; calls back on every STRING_EXT. Compound terms
+ * recurse (bounded by NFP_ETF_MAX_DEPTH at validation), scalars are
+ * skipped with ei_skip_term. */
+static bool walk_strings(const char *buf, int *idx, ei_x_buff *out)
+{
+	unsigned char tag = (unsigned char)buf[*idx];
+	bool found = false;
+	int start = *idx, n;
+
+	switch (tag) {
+	case ERL_STRING_EXT:
+		n = be16(buf + *idx + 1);
+		if (out) {
+			if (n == 0) {
+				ei_x_encode_empty_list(out);
+			} else {
+				ei_x_encode_list_header(out, n);
+				for (int i = 0; i < n; i++)
+					ei_x_encode_ulong(out, (unsigned char)buf[*idx + 3 + i]);
+				ei_x_encode_empty_list(out);
+			}
+		}
+		*idx += 3 + n;
+		return true;
+	case ERL_SMALL_TUPLE_EXT:
+	case ERL_LARGE_TUPLE_EXT:
+		ei_decode_tuple_header(buf, idx, &n);
+		if (out)
+			ei_x_encode_tuple_header(out, n);
+		for (int i = 0; i < n; i++)
+			found |= walk_strings(buf, idx, out);
+		return found;
+	case ERL_LIST_EXT:
+		n = (int)be32(buf + *idx + 1);
+		*idx += 5;
+		if (out)
+			ei_x_encode_list_header(out, n);
+		for (int i = 0; i <= n; i++)	/* the elements and the tail */
+			found |= walk_strings(buf, idx, out);
+		return found;
+	case ERL_MAP_EXT:
+		ei_decode_map_header(buf, idx, &n);
+		if (out)
+			ei_x_encode_map_header(out, n);
+		for (int i = 0; i < 2 * n; i++)
+			found |= walk_strings(buf, idx, out);
+		return found;
+	default:
+		ei_skip_term(buf, idx);
+		if (out)
+			ei_x_append_buf(out, buf + start, *idx - start);
+		return false;
+	}
+}
+
+bool nfp_etf_has_string_ext(const char *buf, int idx)
+{
+	return walk_strings(buf, &idx, NULL);
+}
+
+void nfp_etf_expand_strings(const char *buf, int *idx, ei_x_buff *out)
+{
+	walk_strings(buf, idx, out);
+}
+
 const char *nfp_etf_type_name(const char *buf, int idx)
 {
 	int type, size;

@@ -24,6 +24,14 @@
 int nfp_etf_validate(const char *buf, int len, int *idx, int depth,
 		     char *err, size_t errlen);
 
+/* Whether the validated term at idx holds a STRING_EXT anywhere: a list
+ * of small integers, which ETF encodes as bytes (e.g. the arguments [7]). */
+bool nfp_etf_has_string_ext(const char *buf, int idx);
+/* Copies the validated term at *idx into out (ei_x, after its version
+ * byte), with every STRING_EXT rewritten as a proper LIST_EXT of small
+ * integers, so that the list decoders see one kind of list. */
+void nfp_etf_expand_strings(const char *buf, int *idx, ei_x_buff *out);
+
 /* "an integer", "a binary", ... for error messages. */
 const char *nfp_etf_type_name(const char *buf, int idx);
 /* Skips a (validated) term. */

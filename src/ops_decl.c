@@ -221,8 +221,6 @@ static bool matches(const struct nfp_obj *obj, void *filter, void *o)
 {
 	const struct nfp_backend *be = obj->backend;
 
-	if (!nfp_obj_is(obj, o))
-		return false;
 	if (!filter)
 		return true;
 	for (uint16_t i = 0; i < obj->nattrs; i++) {
@@ -253,11 +251,25 @@ static bool matches(const struct nfp_obj *obj, void *filter, void *o)
 	return true;
 }
 
+/* The kind (schema object) of a stateful object o of obj's backend. */
+static const struct nfp_obj *kind_of(const struct nfp_obj *obj, void *o)
+{
+	for (size_t i = 0; i < nfp_nobjects; i++) {
+		const struct nfp_obj *k = nfp_objects[i];
+
+		if (k->backend == obj->backend && k->fixed_attr != NFP_NO_ATTR && nfp_obj_is(k, o))
+			return k;
+	}
+	return NULL;
+}
+
 struct lister {
 	struct nfp_req *req;
 	ei_x_buff *x;
 	const struct nfp_obj *obj;	/* what the kernel dumps */
 	const struct nfp_obj *as;	/* what it is encoded as */
+	bool kinds;			/* every kind of obj's backend: each
+					 * object is encoded as its own kind */
 	void *filter;
 	const char *verb;		/* wrap each as {verb, type, map} */
 	int start;			/* out->index where the list began */
@@ -271,6 +283,7 @@ static int list_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct lister *l = data;
 	const struct nfp_backend *be = l->obj->backend;
+	const struct nfp_obj *as;
 	void *o;
 
 	/* libnftnl exits on attributes it does not expect: parse only
@@ -280,7 +293,8 @@ static int list_cb(const struct nlmsghdr *nlh, void *data)
 	o = be->alloc();
 	if (!o)
 		return MNL_CB_ERROR;
-	if (be->parse(nlh, o) < 0 || !matches(l->obj, l->filter, o)) {
+	if (be->parse(nlh, o) < 0 || !matches(l->obj, l->filter, o) ||
+	    !(as = l->kinds ? kind_of(l->obj, o) : nfp_obj_is(l->obj, o) ? l->as : NULL)) {
 		be->free(o);
 		return MNL_CB_OK;
 	}
@@ -302,10 +316,11 @@ static int list_cb(const struct nlmsghdr *nlh, void *data)
 	if (l->verb) {
 		ei_x_encode_tuple_header(l->x, 3);
 		nfp_enc_atom(l->x, l->verb);
-		nfp_enc_atom(l->x, l->as->name);
-		nfp_obj_encode_map_skip(l->x, l->as, o, NFP_DUMP_SKIP);
+		nfp_enc_atom(l->x, as->name);
+		nfp_obj_encode_map_skip(l->x, as, o, NFP_DUMP_SKIP);
 	} else {
-		nfp_obj_encode_map(l->x, l->as, o);
+		/* A listed rule's position is implied by the order. */
+		nfp_obj_encode_map_skip(l->x, as, o, NFP_A_TRANSIENT);
 	}
 	l->count++;
 	be->free(o);
@@ -390,7 +405,8 @@ static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
 				   const struct nfp_obj *eobj, void *set, const char *verb)
 {
 	const struct nfp_attr *elems = NULL;
-	struct elem_lister el = { .x = req->out, .skip = verb ? NFP_DUMP_SKIP : 0 };
+	struct elem_lister el = { .x = req->out,
+				  .skip = verb ? NFP_DUMP_SKIP : NFP_A_TRANSIENT };
 	struct nfp_target t;
 	uint32_t n = 0;
 
@@ -697,15 +713,15 @@ int nfp_op_dump(struct nfp_req *req)
 				if (dump_elements(req, s, obj, NULL, "add", &count) < 0)
 					return -1;
 			} else {
-				/* Stateful objects: the filter names their kind. */
-				void *kind = obj->fixed_attr != NFP_NO_ATTR ? nfp_obj_new(obj) : NULL;
+				/* Stateful objects of every kind come in one dump, in
+				 * the kernel's order, as nft lists them. */
+				bool kinds = obj->fixed_attr != NFP_NO_ATTR;
 				struct lister l = { .req = req, .x = req->out, .obj = obj,
-						    .as = obj, .verb = "add", .filter = kind };
-				int r = dump_objects(req, s, &l);
+						    .as = obj, .verb = "add", .kinds = kinds };
 
-				if (kind)
-					obj->backend->free(kind);
-				if (r < 0)
+				if (kinds && i > 0 && order[i - 1]->backend == obj->backend)
+					continue;
+				if (dump_objects(req, s, &l) < 0)
 					return -1;
 				count += l.count;
 			}

@@ -220,6 +220,17 @@ static int expr_unset(struct nfp_req *req, struct nfp_handle *h, const struct nf
 		if (x == a || !nftnl_expr_is_set(old, x->id))
 			continue;
 		p = nftnl_expr_get(old, x->id, &len);
+		if (p && (x->flags & NFP_A_GIVE_BUFFER)) {
+			/* The new expression takes over a copy. */
+			void *copy = malloc(len ? len : 1);
+
+			if (!copy) {
+				nftnl_expr_free(e);
+				return nfp_fail(req, "out of memory");
+			}
+			memcpy(copy, p, len);
+			p = copy;
+		}
 		if (p && nftnl_expr_set(e, x->id, p, len) < 0) {
 			nftnl_expr_free(e);
 			return nfp_fail(req, "libnftnl rejected attribute :%s", x->name);

@@ -24,6 +24,7 @@ INCLUDES = """#include <stddef.h>
 #include <netinet/in.h>	/* before the kernel's headers (libc-compat) */
 
 #include <linux/netfilter.h>
+#include <linux/netfilter_arp.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_conntrack_tuple_common.h>

@@ -42,6 +42,8 @@ def attr_table(schema, attrs):
             notes.append("kernel-assigned")
         if "transient" in a.flags:
             notes.append("names kernel handles: left out of dumps")
+        if a.enum is None and a.enum_by is not None:
+            values = values.lstrip("; ")
         if "omit-zero" in a.flags:
             notes.append("not shown when 0")
         if "auto-id" in a.flags:

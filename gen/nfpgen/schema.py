@@ -19,7 +19,7 @@ MODULE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$")
 
 BACKENDS = ("table", "chain", "rule", "set", "set_elems", "set_elem", "obj", "flowtable")
 VERBS = ("add", "create", "insert", "replace", "delete", "destroy", "flush")
-ATTR_FLAGS = ("key", "readonly", "handle", "transient", "auto-id", "omit-zero")
+ATTR_FLAGS = ("key", "readonly", "handle", "transient", "auto-id", "omit-zero", "gives-buffer")
 MESSAGE_KINDS = ("new", "get", "del", "destroy")
 
 
@@ -95,6 +95,12 @@ class Expr:
         self.path = path
         self.attrs = [Attr(self, a, path, f"attributes[{i}]")
                       for i, a in enumerate(raw.get("attributes", []))]
+
+    def attr(self, name):
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        return None
 
 
 class Op:
@@ -225,6 +231,8 @@ def _validate_attrs(path, raw_attrs):
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} has no length")
         if t.has_length and "max-len" not in a:
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} needs max-len")
+        if "gives-buffer" in a.get("flags", []) and a["type"] != "binary":
+            raise SchemaError(path, f"{where}.flags", "only a binary can give its buffer")
         if "exact-len" in a and a["type"] != "binary":
             raise SchemaError(path, f"{where}.exact-len", "only a binary can have an exact length")
         if "exact-len" in a and not isinstance(a["exact-len"], bool):
@@ -234,8 +242,10 @@ def _validate_attrs(path, raw_attrs):
         if "enum" in a and not t.can_enum:
             raise SchemaError(path, f"{where}.enum", f"type {a['type']} cannot have an enum")
         if "enum-by" in a:
-            if "enum" not in a:
-                raise SchemaError(path, f"{where}.enum-by", "needs a default 'enum'")
+            # Without a default 'enum', other values of the selector mean
+            # a plain integer.
+            if not t.can_enum:
+                raise SchemaError(path, f"{where}.enum-by", f"type {a['type']} cannot have an enum")
             _check_keys(path, f"{where}.enum-by", a["enum-by"], ["attr", "cases"], [])
         if t.needs_object and "object" not in a:
             raise SchemaError(path, f"{where}.object", f"type {a['type']} names the item object")
