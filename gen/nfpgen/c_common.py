@@ -55,3 +55,8 @@ def cstr(s):
 
 def ident(*parts):
     return "_".join(p.replace("-", "_") for p in parts)
+
+
+def comment(text):
+    """Text for inside a C comment: never closes it early."""
+    return text.replace("*/", "* /")

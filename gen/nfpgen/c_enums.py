@@ -1,6 +1,6 @@
 """C enum tables: `struct nfp_enum` per schema enum, entries sorted by name."""
 
-from .c_common import INCLUDES, banner, cstr
+from .c_common import INCLUDES, banner, comment, cstr
 
 
 def c_name(enum_name):
@@ -11,7 +11,7 @@ def emit(schema, root):
     out = [banner(schema, "Enum tables: atom <-> integer for every schema enum.", root), INCLUDES]
     for name in sorted(schema.enums):
         e = schema.enums[name]
-        out.append(f"/* {e.name}: {e.doc.splitlines()[0]} */")
+        out.append(f"/* {e.name}: {comment(e.doc.splitlines()[0])} */")
         out.append(f"static const struct nfp_enum_entry {c_name(name)}_entries[] = {{")
         for ent in sorted(e.entries, key=lambda x: x["name"]):
             value = ent["const"] if "const" in ent else str(ent["value"])

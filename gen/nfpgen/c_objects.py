@@ -4,7 +4,7 @@ Each attribute becomes one `struct nfp_attr` row; rows are sorted by name so
 that the engine finds an attribute by binary search.
 """
 
-from .c_common import INCLUDES, banner, cstr
+from .c_common import INCLUDES, banner, comment, cstr
 from .c_enums import c_name as enum_c_name
 
 FLAG_C = {"key": "NFP_A_KEY", "readonly": "NFP_A_READONLY", "handle": "NFP_A_HANDLE",
@@ -61,7 +61,7 @@ def _attr_table(prefix, owner, schema, out):
             fields.append(f".sel = {sels[a.name]}")
         if a.type.name == "objects":
             fields.append(f".item = &{obj_c_name(a.elem_object)}")
-        out.append(f"\t{{ /* {a.doc.splitlines()[0][:70]} */")
+        out.append(f"\t{{ /* {comment(a.doc.splitlines()[0][:70])} */")
         out.append("\t\t" + ",\n\t\t".join(fields) + ",")
         out.append("\t},")
     out.append("};\n")
@@ -89,7 +89,7 @@ def emit(schema, root):
     out = [banner(schema, "Descriptor tables of every object and expression.", root), INCLUDES]
     for o in sorted(schema.objects, key=lambda x: x.name):
         prefix = obj_c_name(o.name)
-        out.append(f"/* --- object {o.name}: {o.doc.splitlines()[0]} */\n")
+        out.append(f"/* --- object {o.name}: {comment(o.doc.splitlines()[0])} */\n")
         _attr_table(prefix, o, schema, out)
         flush = _flush(o, schema, out) if o.flush else "NULL"
         if o.list_filter:
@@ -131,7 +131,7 @@ def emit(schema, root):
 
     for e in sorted(schema.exprs, key=lambda x: x.name):
         prefix = expr_c_name(e.name)
-        out.append(f"/* --- expression {e.name}: {e.doc.splitlines()[0]} */\n")
+        out.append(f"/* --- expression {e.name}: {comment(e.doc.splitlines()[0])} */\n")
         _attr_table(prefix, e, schema, out)
         out.append(f"const struct nfp_expr {prefix} = {{")
         out.append(f"\t.name = {cstr(e.name)},")

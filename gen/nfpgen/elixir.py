@@ -17,8 +17,16 @@ def _indent(text, n):
 
 
 def _heredoc(text, n):
-    body = text.replace('"""', '\\"\\"\\"')
-    return f'"""\n{_indent(body, n)}\n{" " * n}"""'
+    """An Elixir ~S heredoc: no escapes, no interpolation, so a doc means
+    what it says. A line that is only a closing delimiter is broken up."""
+    lines = ['"" "' if line.strip() == '"""' else line for line in text.splitlines()]
+    return f'~S"""\n{_indent(chr(10).join(lines), n)}\n{" " * n}"""'
+
+
+def _rel(path):
+    """A schema file's path below schema/ (objects/chain.yaml)."""
+    parts = os.path.normpath(path).split(os.sep)
+    return "/".join(parts[parts.index("schema") + 1:]) if "schema" in parts else os.path.basename(path)
 
 
 def attr_table(schema, attrs):
@@ -74,8 +82,8 @@ def _module_doc(schema, module):
 
 def render_module(schema, module):
     ops = [op for op in schema.ops if op.module == module]
-    srcs = sorted({os.path.basename(op.path) for op in ops}
-                  | {os.path.basename(o.path) for o in schema.objects if o.module == module})
+    srcs = sorted({_rel(op.path) for op in ops}
+                  | {_rel(o.path) for o in schema.objects if o.module == module})
     out = [HEADER.format(src=", ".join(srcs)).rstrip("\n")]
     out.append(f"defmodule {module} do")
     out.append(f"  @moduledoc {_heredoc(_module_doc(schema, module), 2)}")

@@ -227,6 +227,9 @@ def _validate_attrs(path, raw_attrs):
             if f not in ATTR_FLAGS:
                 raise SchemaError(path, f"{where}.flags", f"unknown flag {f!r} (known: {', '.join(ATTR_FLAGS)})")
         t = wiretypes.get(a["type"])
+        if "max-len" in a and (not isinstance(a["max-len"], int) or isinstance(a["max-len"], bool)
+                               or a["max-len"] <= 0):
+            raise SchemaError(path, f"{where}.max-len", "must be a positive integer")
         if "max-len" in a and not t.has_length:
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} has no length")
         if t.has_length and "max-len" not in a:
@@ -256,8 +259,10 @@ def _load_object(schema, path):
     _check_keys(path, "", raw, ["name", "doc", "backend", "attributes"],
                 ["nft", "module", "messages", "verbs", "flush", "family-attr",
                  "handle-attr", "list-filter", "list-via", "fixed", "dump-order"])
-    if "dump-order" in raw and (not isinstance(raw["dump-order"], int) or raw["dump-order"] <= 0):
-        raise SchemaError(path, "dump-order", "must be a positive integer")
+    if "dump-order" in raw and (not isinstance(raw["dump-order"], int)
+                                or isinstance(raw["dump-order"], bool)
+                                or not 0 < raw["dump-order"] < 256):
+        raise SchemaError(path, "dump-order", "must be an integer from 1 to 255")
     _check_name(path, "name", raw["name"])
     if raw["backend"] not in BACKENDS:
         raise SchemaError(path, "backend", f"unknown backend {raw['backend']!r} (known: {', '.join(BACKENDS)})")
@@ -311,6 +316,8 @@ def _load_ops(schema, path):
         if not MODULE_RE.match(raw["module"]):
             raise SchemaError(path, f"{where}.module", "must be an Elixir module name")
         _check_name(path, f"{where}.function", raw["function"])
+        if not isinstance(raw["handler"], str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", raw["handler"]):
+            raise SchemaError(path, f"{where}.handler", f"{raw['handler']!r} is not a C identifier")
         for j, a in enumerate(raw.get("args", [])):
             _check_keys(path, f"{where}.args[{j}]", a, ["name", "spec", "doc"], [])
         schema.ops.append(Op(raw, path))
