@@ -79,12 +79,13 @@ defmodule NFTables.Port do
           | {:netns, :new | String.t()}
           | {:timeout, timeout()}
           | {:max_frame, pos_integer()}
+          | {:command_prefix, [String.t()]}
 
   @typedoc "An option of `commit/3` and `restore/3`."
   @type commit_option ::
           {:echo, boolean()} | {:genid, non_neg_integer()} | {:timeout, timeout()}
 
-  @start_options [:name, :path, :netns, :timeout, :max_frame]
+  @start_options [:name, :path, :netns, :timeout, :max_frame, :command_prefix]
 
   ## Starting and stopping
 
@@ -106,6 +107,10 @@ defmodule NFTables.Port do
       `:infinity`), 30_000 unless given.
     * `:max_frame` - the largest request frame in bytes
       (`--max-frame N`); larger requests are refused before they are sent.
+    * `:command_prefix` - a command and its arguments that run the port
+      (e.g. `["setpriv", "--reuid=nobody", ...]`, `["valgrind", ...]`,
+      `["strace", "-o", file, ...]`): the first is found on `PATH`, the
+      port binary and its arguments follow the rest.
 
   The server counts as started once the port has answered a `:ping`, so
   the port has set up its namespace by the time `start_link/1` returns.
@@ -127,6 +132,12 @@ defmodule NFTables.Port do
     with :ok <- check_options(opts),
          {:ok, path} <- resolve_path(opts),
          {:ok, args} <- port_args(opts) do
+      {path, args} =
+        case Keyword.get(opts, :command_prefix, []) do
+          [] -> {path, args}
+          [cmd | rest] -> {System.find_executable(cmd) || cmd, rest ++ [path | args]}
+        end
+
       config = %{
         path: path,
         args: args,
@@ -644,6 +655,9 @@ defmodule NFTables.Port do
   defp valid_option?({:timeout, :infinity}), do: true
   defp valid_option?({:timeout, ms}), do: is_integer(ms) and ms >= 0
   defp valid_option?({:max_frame, n}), do: is_integer(n) and n > 0
+
+  defp valid_option?({:command_prefix, prefix}),
+    do: is_list(prefix) and Enum.all?(prefix, &(is_binary(&1) and &1 != ""))
   defp valid_option?(_option), do: false
 
   @spec resolve_path([option()]) :: {:ok, Path.t()} | {:error, term()}
