@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "etf.h"
@@ -451,6 +452,26 @@ void nfp_enc_u64(ei_x_buff *x, uint64_t v)
 void nfp_enc_s64(ei_x_buff *x, int64_t v)
 {
 	ei_x_encode_longlong(x, v);
+}
+
+int nfp_enc_reserve(ei_x_buff *x, size_t n)
+{
+	size_t want = (size_t)x->index + n, sz;
+	char *p;
+
+	if (want <= (size_t)x->buffsz)
+		return 0;
+	sz = (size_t)x->buffsz * 2;
+	if (sz < want)
+		sz = want;
+	if (sz > INT32_MAX)
+		return -1;
+	p = realloc(x->buff, sz);
+	if (!p)
+		return -1;
+	x->buff = p;
+	x->buffsz = (int)sz;
+	return 0;
 }
 
 void nfp_enc_ok_head(ei_x_buff *x)

@@ -58,6 +58,9 @@ void nfp_enc_bin(ei_x_buff *x, const void *p, size_t len);
 void nfp_enc_str(ei_x_buff *x, const char *s);
 void nfp_enc_u64(ei_x_buff *x, uint64_t v);
 void nfp_enc_s64(ei_x_buff *x, int64_t v);
+/* Makes room for n more bytes, doubling: ei_x grows by a hundred bytes at
+ * a time, which makes a reply of a million objects quadratic. */
+int nfp_enc_reserve(ei_x_buff *x, size_t n);
 /* {:ok, _}: encodes the tuple head; the caller encodes the value. */
 void nfp_enc_ok_head(ei_x_buff *x);
 

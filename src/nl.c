@@ -104,6 +104,20 @@ void nfp_batch_release(struct nfp_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void nfp_batch_reset(struct nfp_batch *b)
+{
+	/* A huge batch gives its memory back; a small one is reused. */
+	if (b->cap > 16u * 1024 * 1024 || b->info_cap > 65536) {
+		nfp_batch_release(b);
+		return;
+	}
+	b->len = b->cap ? NFP_BEGIN_ROOM : 0;
+	b->nmsgs = 0;
+	b->nuser = 0;
+	b->next_id = 0;
+	b->echo = false;
+}
+
 static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 {
 	size_t need;
@@ -120,8 +134,6 @@ static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 		p = realloc(b->buf, cap);
 		if (!p)
 			return nfp_fail(req, "out of memory for a batch of %zu bytes", need);
-		/* Fresh space must be zero: libnftnl builds into it. */
-		memset(p + b->cap, 0, cap - b->cap);
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -142,9 +154,9 @@ static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b,
 {
 	struct nlmsghdr *nlh;
 
+	/* No need to zero: libmnl writes every header and zeroes padding. */
 	if (batch_reserve(req, b, NFP_MSG_RESERVE) < 0)
 		return NULL;
-	memset(b->buf + b->len, 0, NFP_MSG_RESERVE);
 	/* seq is the message's ordinal; nfp_batch_send() adds the base. */
 	nlh = nftnl_nlmsg_build_hdr(b->buf + b->len, type, family, flags, b->nmsgs + 1);
 	return nlh;
@@ -375,8 +387,10 @@ struct talk {
 	struct nfp_batch *b;
 	uint32_t base;
 	bool acked;		/* the last message's ACK arrived */
+	bool done;		/* the last message's answer arrived: nothing follows */
 	int64_t err_msg;	/* ordinal of the first failing message, or -1 */
 	int err;
+	uint32_t echoes;	/* echoed messages: sent only at commit */
 	uint64_t *handles;	/* echo: per client message, 0 = none */
 };
 
@@ -398,6 +412,7 @@ static void on_echo(struct talk *t, const struct nlmsghdr *nlh, uint32_t ord)
 	 * echo of this very message type (not, say, the NEWGEN that follows). */
 	if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | mi->obj->msg_new))
 		return;
+	t->echoes++;
 	o = be->alloc();
 	if (!o)
 		return;
@@ -418,6 +433,9 @@ static void on_message(struct talk *t, const struct nlmsghdr *nlh)
 
 		if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
 			return;
+		/* Answers come in message order, the last message's last. */
+		if (ord == t->b->nmsgs)
+			t->done = true;
 		if (e->error == 0) {
 			if (ord == t->b->nmsgs)
 				t->acked = true;
@@ -462,9 +480,39 @@ static int drain(struct talk *t, struct nfp_sock *s, bool *lost)
 		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, left);
 		     nlh = mnl_nlmsg_next(nlh, &left))
 			on_message(t, nlh);
+		if (t->done)
+			break;
 	}
 	free(buf);
 	return 0;
+}
+
+/* No error and no ACK: replies were lost. Never guess success: say what
+ * is known. Echoes are only sent when the transaction commits, and errors
+ * would have come first, in order, into an empty queue. */
+static int unacked(struct nfp_req *req, struct nfp_sock *s, const struct talk *t, bool lost,
+		   const struct nfp_send_opts *opts, bool have_before, uint32_t before)
+{
+	struct nfp_req quiet = { 0 };
+	uint32_t after;
+
+	if (t->echoes > 0) {
+		if (opts && opts->echo && t->echoes < t->b->nmsgs)
+			return nfp_fail(req, "the transaction committed, but %u of %u echoed messages were lost to a full receive buffer (ENOBUFS): the handles are incomplete; list the objects to find them",
+					t->b->nmsgs - t->echoes, t->b->nmsgs);
+		return 0;
+	}
+	if (have_before && nfp_genid(&quiet, s, &after) == 0)
+		return nfp_fail(req, "%s; the generation went from %u to %u, so the transaction %s",
+				lost ? "the kernel's replies were lost (ENOBUFS)" :
+				       "the kernel did not acknowledge the transaction",
+				before, after,
+				after == before ? "did not commit" :
+				after == before + 1 ? "most likely committed (unless another writer committed instead)" :
+				"may have committed (other writers committed too)");
+	return nfp_fail(req, lost ?
+			"the kernel's replies were lost (ENOBUFS): the outcome of the transaction is unknown; compare the generation id" :
+			"the kernel did not acknowledge the transaction: its outcome is unknown");
 }
 
 int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
@@ -472,7 +520,8 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 {
 	struct talk t = { .req = req, .b = b, .err_msg = -1 };
 	size_t start, total;
-	bool lost = false;
+	bool lost = false, have_before = false;
+	uint32_t before = 0;
 	char msg[160];
 	ssize_t n;
 	int ret = -1;
@@ -509,6 +558,13 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 			last->nlmsg_flags |= NLM_F_ACK;
 	}
 
+	/* For a big batch, or one whose echo may fill the receive buffer,
+	 * note the generation: if replies are lost, it tells what happened. */
+	if (b->nmsgs > 10000 || (opts && opts->echo)) {
+		struct nfp_req quiet = { 0 };
+
+		have_before = nfp_genid(&quiet, s, &before) == 0;
+	}
 	if (opts && opts->echo) {
 		t.handles = calloc(opts->nindex ? opts->nindex : 1, sizeof(uint64_t));
 		if (!t.handles)
@@ -557,10 +613,9 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 		goto out;
 	}
 	if (!t.acked) {
-		ret = nfp_fail(req, lost ?
-			       "the kernel's replies were lost (ENOBUFS): the outcome of the transaction is unknown; compare the generation id" :
-			       "the kernel did not acknowledge the transaction: its outcome is unknown");
-		goto out;
+		ret = unacked(req, s, &t, lost, opts, have_before, before);
+		if (ret < 0)
+			goto out;
 	}
 	if (opts && opts->echo) {
 		ei_x_buff *x = opts->echo;
@@ -593,7 +648,6 @@ static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t 
 	ssize_t n;
 	int ret;
 
-	memset(buf, 0, NFP_MSG_RESERVE);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFNL_SUBSYS_NFTABLES << 8 | msg, family, flags, seq);
 	if (filter && obj->backend->build)
 		obj->backend->build(nlh, filter);

@@ -57,6 +57,8 @@ void nfp_sock_close(struct nfp_sock *s);
 
 void nfp_batch_init(struct nfp_batch *b);
 void nfp_batch_release(struct nfp_batch *b);
+/* Empties b for the next transaction, keeping modest buffers. */
+void nfp_batch_reset(struct nfp_batch *b);
 /* Appends the message(s) for `verb` on object o, blamed on `index`. */
 int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj *obj,
 		  enum nfp_verb verb, void *o, int64_t index);

@@ -30,6 +30,8 @@
 #define NFP_DUMP_SKIP (NFP_A_TRANSIENT | NFP_A_READONLY | NFP_A_HANDLE)
 
 static struct nfp_sock default_sock;
+/* The commit batch's buffers are kept between commits. */
+static struct nfp_batch commit_batch;
 
 struct nfp_sock *nfp_default_sock(struct nfp_req *req)
 {
@@ -68,6 +70,7 @@ void nfp_ops_cleanup(void)
 {
 	nfp_handle_release_all(free_handle);
 	nfp_sock_close(&default_sock);
+	nfp_batch_release(&commit_batch);
 }
 
 /* "table, chain, ..." for messages: every type with a GET message. */
@@ -179,8 +182,8 @@ static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
 int nfp_op_commit(struct nfp_req *req)
 {
 	struct nfp_send_opts opts = { 0 };
+	struct nfp_batch *b = &commit_batch;
 	struct nfp_sock *s;
-	struct nfp_batch b;
 	int n, msgs_at = req->idx, ret = -1;
 	bool echo = false;
 
@@ -191,10 +194,10 @@ int nfp_op_commit(struct nfp_req *req)
 	req->idx = msgs_at;
 	if (nfp_dec_list(req, &req->idx, &n, "messages") < 0)
 		return -1;
-	nfp_batch_init(&b);
-	b.echo = echo;
+	nfp_batch_reset(b);
+	b->echo = echo;
 	for (int i = 0; i < n; i++)
-		if (commit_msg(req, &b, i) < 0)
+		if (commit_msg(req, b, i) < 0)
 			goto out;
 	if (n && nfp_dec_list_end(req, &req->idx, "messages") < 0)
 		goto out;
@@ -206,11 +209,11 @@ int nfp_op_commit(struct nfp_req *req)
 		opts.echo = req->out;
 		opts.nindex = (uint32_t)n;
 	}
-	ret = nfp_batch_send(req, s, &b, &opts);
+	ret = nfp_batch_send(req, s, b, &opts);
 	if (ret == 0 && !echo)
 		nfp_enc_atom(req->out, "ok");
 out:
-	nfp_batch_release(&b);
+	nfp_batch_reset(b);
 	return ret;
 }
 
@@ -313,6 +316,10 @@ static int list_cb(const struct nlmsghdr *nlh, void *data)
 		l->keep[l->nkeep++] = o;
 		return MNL_CB_OK;
 	}
+	if (nfp_enc_reserve(l->x, 64 * 1024) < 0) {
+		be->free(o);
+		return MNL_CB_ERROR;
+	}
 	if (l->verb) {
 		ei_x_encode_tuple_header(l->x, 3);
 		nfp_enc_atom(l->x, l->verb);
@@ -370,6 +377,8 @@ static int elem_cb_one(struct nftnl_set_elem *e, void *data)
 {
 	struct elem_lister *el = data;
 
+	if (nfp_enc_reserve(el->x, 4096) < 0)
+		return -1;
 	nfp_obj_encode_map_skip(el->x, el->item, e, el->skip);
 	el->count++;
 	return 0;
