@@ -54,7 +54,21 @@ class Attr:
         self.key = key
 
 
-class Object:
+class AttrOwner:
+    """What has attributes: an object or an expression."""
+
+    def _load_attrs(self, raw, path):
+        self.attrs = [Attr(self, a, path, f"attributes[{i}]")
+                      for i, a in enumerate(raw.get("attributes", []))]
+
+    def attr(self, name):
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        return None
+
+
+class Object(AttrOwner):
     """An nftables object (or a message type built on one libnftnl object)."""
 
     def __init__(self, raw, path):
@@ -74,17 +88,10 @@ class Object:
         self.fixed = raw.get("fixed")     # {const, value}: set on every object
         self.dump_order = raw.get("dump-order", 0)
         self.path = path
-        self.attrs = [Attr(self, a, path, f"attributes[{i}]")
-                      for i, a in enumerate(raw.get("attributes", []))]
-
-    def attr(self, name):
-        for a in self.attrs:
-            if a.name == name:
-                return a
-        return None
+        self._load_attrs(raw, path)
 
 
-class Expr:
+class Expr(AttrOwner):
     """An expression kind: a sub-message of a rule selected by its name."""
 
     def __init__(self, raw, path):
@@ -93,14 +100,7 @@ class Expr:
         self.doc = raw["doc"].strip()
         self.nft = raw.get("nft")
         self.path = path
-        self.attrs = [Attr(self, a, path, f"attributes[{i}]")
-                      for i, a in enumerate(raw.get("attributes", []))]
-
-    def attr(self, name):
-        for a in self.attrs:
-            if a.name == name:
-                return a
-        return None
+        self._load_attrs(raw, path)
 
 
 class Op:
