@@ -303,8 +303,10 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 	default:
 		return nfp_fail(req, "message %lld: bad verb", (long long)index);
 	}
-	if (b->echo && verb != NFP_VERB_DELETE && verb != NFP_VERB_DESTROY &&
-	    verb != NFP_VERB_FLUSH)
+	/* Echo only what gets a handle: the kernel echoes every element of
+	 * an element message, which would flood the socket for nothing. */
+	if (b->echo && obj->handle_attr != NFP_NO_ATTR && verb != NFP_VERB_DELETE &&
+	    verb != NFP_VERB_DESTROY && verb != NFP_VERB_FLUSH)
 		flags |= NLM_F_ECHO;
 	type = NFNL_SUBSYS_NFTABLES << 8 | type;
 
@@ -402,17 +404,17 @@ static void on_echo(struct talk *t, const struct nlmsghdr *nlh, uint32_t ord)
 	const void *p;
 	void *o;
 
-	if (!t->handles || ord == 0 || ord > t->b->nmsgs)
+	if (ord == 0 || ord > t->b->nmsgs)
 		return;
 	mi = &t->b->info[ord - 1];
-	be = mi->obj->backend;
-	if (mi->obj->handle_attr == NFP_NO_ATTR || !be->parse || mi->index < 0)
-		return;
 	/* libnftnl exits on an attribute it did not expect: parse only the
 	 * echo of this very message type (not, say, the NEWGEN that follows). */
 	if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | mi->obj->msg_new))
 		return;
 	t->echoes++;
+	be = mi->obj->backend;
+	if (!t->handles || mi->obj->handle_attr == NFP_NO_ATTR || !be->parse || mi->index < 0)
+		return;
 	o = be->alloc();
 	if (!o)
 		return;
@@ -497,9 +499,8 @@ static int unacked(struct nfp_req *req, struct nfp_sock *s, const struct talk *t
 	uint32_t after;
 
 	if (t->echoes > 0) {
-		if (opts && opts->echo && t->echoes < t->b->nmsgs)
-			return nfp_fail(req, "the transaction committed, but %u of %u echoed messages were lost to a full receive buffer (ENOBUFS): the handles are incomplete; list the objects to find them",
-					t->b->nmsgs - t->echoes, t->b->nmsgs);
+		if (lost && opts && opts->echo)
+			return nfp_fail(req, "the transaction committed, but echoed messages were lost to a full receive buffer (ENOBUFS): the handles are incomplete; list the objects to find them");
 		return 0;
 	}
 	if (have_before && nfp_genid(&quiet, s, &after) == 0)
