@@ -32,6 +32,8 @@ void nfp_target_obj(struct nfp_target *t, const struct nfp_obj *obj, void *o)
 {
 	t->o = o;
 	t->owner = obj->name;
+	t->attrs = obj->attrs;
+	t->nattrs = obj->nattrs;
 	t->set = obj->backend->set;
 	t->get = obj->backend->get;
 	t->is_set = obj->backend->is_set;
@@ -41,6 +43,8 @@ void nfp_target_expr(struct nfp_target *t, const struct nfp_expr *e, void *o)
 {
 	t->o = o;
 	t->owner = e->name;
+	t->attrs = e->attrs;
+	t->nattrs = e->nattrs;
 	t->set = expr_set;
 	t->get = expr_get;
 	t->is_set = expr_is_set;
@@ -153,6 +157,94 @@ static int decode_flags(struct nfp_req *req, int *idx, const struct nfp_enum *e,
 	return n ? nfp_dec_list_end(req, idx, what) : 0;
 }
 
+static bool requires_ok(const struct nfp_requires *r, int64_t v)
+{
+	for (uint16_t i = 0; i < r->n; i++)
+		if ((int32_t)r->values[i] == (int32_t)v)
+			return true;
+	return false;
+}
+
+static void requires_names(const struct nfp_attr *sel, const struct nfp_requires *r,
+			   char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (uint16_t i = 0; i < r->n && off < len; i++) {
+		const struct nfp_enum_entry *e = sel && sel->enm ? nfp_enum_by_value(sel->enm, r->values[i]) : NULL;
+
+		off += snprintf(buf + off, len - off, "%s%s%s", i ? " or " : "", e ? ":" : "",
+				e ? e->name : "?");
+	}
+}
+
+/* Storage libnftnl shares between attributes (a union): one side only. */
+static int check_exclusive(struct nfp_req *req, const struct nfp_attr *a,
+			   const struct nfp_target *t, const char *what)
+{
+	for (uint8_t i = 0; i < a->nexcl; i++) {
+		const struct nfp_attr *x;
+
+		if (!t->is_set(t->o, a->excl[i]))
+			continue;
+		x = nfp_attr_by_id(t->attrs, t->nattrs, a->excl[i]);
+		return nfp_fail(req, "%s: cannot be set together with :%s (libnftnl keeps them in the same storage)",
+				what, x ? x->name : "?");
+	}
+	return 0;
+}
+
+/* a needs another attribute to hold one of some values: libnftnl frees a
+ * (a jump's chain) only then. Absent, it is set to the first value. */
+static int check_requires(struct nfp_req *req, const struct nfp_attr *a,
+			  const struct nfp_target *t, const char *what)
+{
+	const struct nfp_requires *r = a->requires;
+	const struct nfp_attr *sel;
+	char names[128];
+	uint32_t len;
+	int32_t v;
+	const void *p;
+
+	if (!r)
+		return 0;
+	sel = nfp_attr_by_id(t->attrs, t->nattrs, r->attr);
+	if (!t->is_set(t->o, r->attr)) {
+		v = (int32_t)r->values[0];
+		if (t->set(t->o, r->attr, &v, sizeof(v)) < 0)
+			return nfp_fail(req, "%s: rejected by libnftnl", what);
+		return 0;
+	}
+	p = t->get(t->o, r->attr, &len);
+	if (p && len >= sizeof(v)) {
+		memcpy(&v, p, sizeof(v));
+		if (requires_ok(r, v))
+			return 0;
+	}
+	requires_names(sel, r, names, sizeof(names));
+	return nfp_fail(req, "%s: needs :%s to be %s", what, sel ? sel->name : "?", names);
+}
+
+/* The other way round: a new value of a selector that a set attribute
+ * requires to stay within its values. */
+static int check_required_by(struct nfp_req *req, const struct nfp_attr *a,
+			     const struct nfp_target *t, int64_t v, const char *what)
+{
+	char names[128];
+
+	for (uint16_t i = 0; i < t->nattrs; i++) {
+		const struct nfp_attr *x = &t->attrs[i];
+
+		if (!x->requires || x->requires->attr != a->id || !t->is_set(t->o, x->id) ||
+		    requires_ok(x->requires, v))
+			continue;
+		requires_names(a, x->requires, names, sizeof(names));
+		return nfp_fail(req, "%s: must be %s while :%s is set", what, names, x->name);
+	}
+	return 0;
+}
+
 static int decode_int(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 		      const struct nfp_target *t, const char *what, uint8_t buf[8],
 		      uint32_t *len)
@@ -193,6 +285,8 @@ static int decode_int(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 		return nfp_fail(req, "%s: %llu is out of range for %s (at most %llu)", what,
 				(unsigned long long)u, tname[a->wire],
 				(unsigned long long)umax[a->wire]);
+	if (check_required_by(req, a, t, a->wire == NFP_W_S32 ? s : (int64_t)u, what) < 0)
+		return -1;
 	switch (a->wire) {
 	case NFP_W_U8: { uint8_t v = (uint8_t)u; memcpy(buf, &v, 1); *len = 1; break; }
 	case NFP_W_U16: { uint16_t v = (uint16_t)u; memcpy(buf, &v, 2); *len = 2; break; }
@@ -261,6 +355,8 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 	const char *p;
 
 	snprintf(what, sizeof(what), "attribute :%s of %s", a->name, t->owner);
+	if (check_exclusive(req, a, t, what) < 0 || check_requires(req, a, t, what) < 0)
+		return -1;
 	switch (a->wire) {
 	case NFP_W_U8:
 	case NFP_W_U16:

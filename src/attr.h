@@ -19,6 +19,8 @@
 struct nfp_target {
 	void *o;
 	const char *owner;	/* "table", "expression payload": for messages */
+	const struct nfp_attr *attrs;	/* the owner's attribute table */
+	uint16_t nattrs;
 	int (*set)(void *o, uint16_t a, const void *d, uint32_t l);
 	const void *(*get)(const void *o, uint16_t a, uint32_t *l);
 	bool (*is_set)(const void *o, uint16_t a);

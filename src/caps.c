@@ -33,12 +33,20 @@
 
 int nfp_caps_check_binary(const char *path)
 {
+	char real[4096];
 	struct stat st;
 	cap_t fcaps;
 	bool has_caps = false;
+	ssize_t n;
 
 	if (stat(path, &st) < 0)
 		return 0;
+	/* Name the file itself in the message, not /proc/self/exe. */
+	n = readlink(path, real, sizeof(real) - 1);
+	if (n > 0) {
+		real[n] = '\0';
+		path = real;
+	}
 	fcaps = cap_get_file(path);
 	if (fcaps) {
 		cap_t empty = cap_init();

@@ -60,6 +60,13 @@ struct nfp_enum_sel {
 
 struct nfp_obj;
 
+/* An attribute that needs another to hold one of some values. */
+struct nfp_requires {
+	uint16_t attr;
+	uint16_t n;
+	const int64_t *values;
+};
+
 struct nfp_attr {
 	const char *name;
 	uint16_t id;			/* the NFTNL_* constant */
@@ -69,6 +76,9 @@ struct nfp_attr {
 	const struct nfp_enum *enm;
 	const struct nfp_enum_sel *sel;
 	const struct nfp_obj *item;	/* NFP_W_OBJECTS: the item object */
+	const uint16_t *excl;		/* attributes never set together with it */
+	uint8_t nexcl;
+	const struct nfp_requires *requires;
 };
 
 struct nfp_backend;

@@ -92,6 +92,45 @@ static int decode_req_id(const char *buf, int *idx, uint64_t *id)
 
 static void dispatch(const char *frame, size_t len, ei_x_buff *out);
 
+/* The request id of a frame whose arguments were refused (too deep, a
+ * pid...): the id itself is valid when the frame starts {Id, ... */
+static bool peek_req_id(const char *frame, size_t len, int idx, uint64_t *id)
+{
+	char err[64];
+	int end;
+	unsigned long long u;
+
+	if (len < (size_t)idx + 2 || (unsigned char)frame[idx] != ERL_SMALL_TUPLE_EXT ||
+	    frame[idx + 1] != 3)
+		return false;
+	idx += 2;
+	end = idx;
+	if (nfp_etf_validate(frame, (int)len, &end, NFP_ETF_MAX_DEPTH, err, sizeof(err)) < 0)
+		return false;
+	switch ((unsigned char)frame[idx]) {
+	case ERL_SMALL_INTEGER_EXT:
+	case ERL_INTEGER_EXT:
+	case ERL_SMALL_BIG_EXT:
+		if (ei_decode_ulonglong(frame, &idx, &u) < 0)
+			return false;
+		*id = u;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void reply_id_error(ei_x_buff *out, uint64_t id, const char *msg)
+{
+	out->index = 0;
+	ei_x_encode_version(out);
+	ei_x_encode_tuple_header(out, 2);
+	ei_x_encode_ulonglong(out, id);
+	ei_x_encode_tuple_header(out, 2);
+	ei_x_encode_atom(out, "error");
+	nfp_enc_str(out, msg);
+}
+
 void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
 {
 	char err[256];
@@ -113,9 +152,13 @@ void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
 	err[0] = '\0';
 	if (nfp_etf_validate(frame, (int)len, &end, 0, err, sizeof(err)) < 0) {
 		char msg[300];
+		uint64_t id;
 
 		snprintf(msg, sizeof(msg), "malformed term: %s", err);
-		reply_anon_error(out, msg);
+		if (peek_req_id(frame, len, idx, &id))
+			reply_id_error(out, id, msg);
+		else
+			reply_anon_error(out, msg);
 		return;
 	}
 	if ((size_t)end != len) {

@@ -29,7 +29,7 @@ int nfp_reader_partial(const struct nfp_reader *r)
 static int start_body(struct nfp_reader *r, uint32_t len)
 {
 	/* Keep a modest buffer between requests; grow for big ones only. */
-	if (len > r->body_cap || (r->body_cap > (1u << 20) && len < (1u << 16))) {
+	if (!r->body || len > r->body_cap || (r->body_cap > (1u << 20) && len < (1u << 16))) {
 		size_t cap = len < 4096 ? 4096 : len;
 		char *b = malloc(cap);
 

@@ -19,6 +19,7 @@
 #include "backend.h"
 #include "etf.h"
 #include "nl.h"
+#include "obj.h"
 
 #define NFP_RCVBUF_DEFAULT (4 * 1024 * 1024)
 #define NFP_RECV_CHUNK (256 * 1024)
@@ -149,13 +150,13 @@ static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 	return 0;
 }
 
-static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b,
+static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b, size_t room,
 				  uint16_t type, uint16_t family, uint16_t flags)
 {
 	struct nlmsghdr *nlh;
 
 	/* No need to zero: libmnl writes every header and zeroes padding. */
-	if (batch_reserve(req, b, NFP_MSG_RESERVE) < 0)
+	if (batch_reserve(req, b, room) < 0)
 		return NULL;
 	/* seq is the message's ordinal; nfp_batch_send() adds the base. */
 	nlh = nftnl_nlmsg_build_hdr(b->buf + b->len, type, family, flags, b->nmsgs + 1);
@@ -181,7 +182,7 @@ static bool msg_well_formed(const struct nlmsghdr *nlh)
 static int msg_end(struct nfp_req *req, struct nfp_batch *b, struct nlmsghdr *nlh,
 		   const struct nfp_obj *obj, int64_t index)
 {
-	if (nlh->nlmsg_len > NFP_MSG_RESERVE || !msg_well_formed(nlh))
+	if (!msg_well_formed(nlh))
 		return nfp_fail(req, "message %lld: %s is too large for one netlink message",
 				(long long)index, obj->name);
 	b->info[b->nmsgs].index = index;
@@ -310,16 +311,29 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 		flags |= NLM_F_ECHO;
 	type = NFNL_SUBSYS_NFTABLES << 8 | type;
 
+	/* libnftnl writes without bounds: room for the largest message this
+	 * object can make, and no message the kernel could not take. */
+	size_t max_item = 0, size = nfp_obj_wire_size(obj, o, &max_item) + 1024;
+
 	if (be == &nfp_backend_set_elems) {
-		/* Elements: as many messages as it takes, each nest < 64 KiB. */
-		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(m);
+		/* Elements: as many messages as it takes, each nest < 64 KiB,
+		 * which libnftnl's iterator fills up to one element over. */
+		struct nftnl_set_elems_iter *it;
+
+		if (max_item > NFP_NEST_MAX) {
+			ret = nfp_fail(req, "message %lld: an element of about %zu bytes does not fit a netlink attribute (%d bytes)",
+				       (long long)index, max_item, NFP_NEST_MAX);
+			goto out;
+		}
+		size = NFP_NEST_MAX + 2 * max_item + 4096;
+		it = nftnl_set_elems_iter_create(m);
 
 		if (!it) {
 			ret = nfp_fail(req, "out of memory");
 			goto out;
 		}
 		do {
-			nlh = msg_begin(req, b, type, family, flags);
+			nlh = msg_begin(req, b, size, type, family, flags);
 			if (!nlh) {
 				ret = -1;
 				break;
@@ -332,7 +346,12 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 		} while (ret > 0);
 		nftnl_set_elems_iter_destroy(it);
 	} else {
-		nlh = msg_begin(req, b, type, family, flags);
+		if (size > NFP_MSG_RESERVE) {
+			ret = nfp_fail(req, "message %lld: the %s is about %zu bytes; one netlink message carries at most %d",
+				       (long long)index, obj->name, size, NFP_MSG_RESERVE);
+			goto out;
+		}
+		nlh = msg_begin(req, b, size, type, family, flags);
 		if (!nlh) {
 			ret = -1;
 			goto out;

@@ -49,8 +49,12 @@ struct nfp_batch {
 	bool echo;
 };
 
-/* Longest a single message may grow (libnftnl writes without bounds). */
+/* Largest single message the port builds: well above any the kernel takes
+ * (its attribute nests are limited to 64 KiB), and checked before libnftnl
+ * writes, since libnftnl writes without bounds. */
 #define NFP_MSG_RESERVE (256 * 1024)
+/* An attribute's 16-bit length. */
+#define NFP_NEST_MAX 65535
 
 int nfp_sock_open(struct nfp_sock *s, char *err, size_t errlen);
 void nfp_sock_close(struct nfp_sock *s);

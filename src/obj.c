@@ -120,6 +120,8 @@ struct exprs_owner {
 	uint16_t attr;			/* for an expression owner */
 };
 
+static uint32_t count_exprs(const struct exprs_owner *w);
+
 static void owner_add(const struct exprs_owner *w, struct nftnl_expr *e)
 {
 	if (!w->be)
@@ -137,11 +139,15 @@ static int decode_exprs(struct nfp_req *req, int *idx, const struct exprs_owner 
 {
 	int n;
 
+	uint32_t have;
+
 	if (nfp_dec_list(req, idx, &n, what) < 0)
 		return -1;
-	if (n > NFP_RULE_MAXEXPRS)
-		return nfp_fail(req, "%s: %d expressions, the kernel takes at most %d",
-				what, n, NFP_RULE_MAXEXPRS);
+	have = count_exprs(w);
+	if (n + have > NFP_RULE_MAXEXPRS)
+		return nfp_fail(req, "%s: %d expressions%s, the kernel takes at most %d", what,
+				n + (int)have, have ? " with those already there" : "",
+				NFP_RULE_MAXEXPRS);
 	for (int i = 0; i < n; i++) {
 		struct nftnl_expr *e;
 
@@ -225,6 +231,18 @@ static int expr_one(struct nfp_req *req, int *idx, const struct nfp_attr *a, voi
 	return nfp_attr_decode(req, idx, a, t);
 }
 
+int nfp_expr_decode_attr(struct nfp_req *req, int *idx, const struct nfp_expr *d,
+			 struct nftnl_expr *e, const struct nfp_attr *a)
+{
+	struct nfp_target t;
+	char owner[64];
+
+	snprintf(owner, sizeof(owner), "expression %s", d->name);
+	nfp_target_expr(&t, d, e);
+	t.owner = owner;
+	return expr_one(req, idx, a, &t);
+}
+
 int nfp_expr_decode_attrs(struct nfp_req *req, int *idx, const struct nfp_expr *d,
 			  struct nftnl_expr *e)
 {
@@ -281,12 +299,12 @@ static int encode_expr_cb(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
-/* Walks the expressions of an owner: encodes them, or only counts them
- * when c->x is NULL. */
-static void owner_foreach(const struct exprs_owner *w, struct exprs_enc *c)
+/* Calls cb for every expression of an owner. */
+static void owner_foreach_cb(const struct exprs_owner *w,
+			     int (*cb)(struct nftnl_expr *e, void *data), void *data)
 {
 	if (!w->be) {
-		nftnl_expr_expr_foreach(w->o, encode_expr_cb, c);
+		nftnl_expr_expr_foreach(w->o, cb, data);
 	} else if (w->be == &nfp_backend_rule) {
 		struct nftnl_expr_iter *it = nftnl_expr_iter_create(w->o);
 		struct nftnl_expr *e;
@@ -294,12 +312,12 @@ static void owner_foreach(const struct exprs_owner *w, struct exprs_enc *c)
 		if (!it)
 			return;
 		while ((e = nftnl_expr_iter_next(it)))
-			encode_expr_cb(e, c);
+			cb(e, data);
 		nftnl_expr_iter_destroy(it);
 	} else if (w->be == &nfp_backend_set_elem) {
-		nftnl_set_elem_expr_foreach(w->o, encode_expr_cb, c);
+		nftnl_set_elem_expr_foreach(w->o, cb, data);
 	} else {
-		nftnl_set_expr_foreach(w->o, encode_expr_cb, c);
+		nftnl_set_expr_foreach(w->o, cb, data);
 	}
 }
 
@@ -308,7 +326,7 @@ static void encode_exprs(ei_x_buff *x, const struct exprs_owner *w)
 	struct exprs_enc c = { x, 0 };
 	int at = nfp_enc_list_open(x);
 
-	owner_foreach(w, &c);
+	owner_foreach_cb(w, encode_expr_cb, &c);
 	nfp_enc_list_close(x, at, c.n);
 }
 
@@ -316,7 +334,7 @@ static uint32_t count_exprs(const struct exprs_owner *w)
 {
 	struct exprs_enc c = { NULL, 0 };
 
-	owner_foreach(w, &c);
+	owner_foreach_cb(w, encode_expr_cb, &c);
 	return c.n;
 }
 
@@ -447,4 +465,103 @@ void nfp_obj_encode_map_skip(ei_x_buff *x, const struct nfp_obj *obj, void *o, u
 		ei_x_encode_atom(x, a->name);
 		nfp_obj_encode_attr(x, obj, o, a);
 	}
+}
+
+/* --- message size bound ------------------------------------------------ */
+
+/* libnftnl writes without bounds into the batch buffer, so the buffer must
+ * hold the largest message an object can make. The bound: every attribute
+ * that is set, with its header and padding, and a data-register nest
+ * around it; every expression with its name and nests. */
+#define NFP_ATTR_OVERHEAD 16
+#define NFP_EXPR_OVERHEAD 32
+
+static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_attr *attrs,
+			 uint16_t n, const struct nfp_backend *be, size_t *max_item);
+
+static int size_expr_cb(struct nftnl_expr *e, void *data)
+{
+	size_t *total = data;
+	const struct nfp_expr *d = nfp_expr_desc(e);
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+	struct nfp_target t;
+
+	*total += NFP_EXPR_OVERHEAD + (name ? strlen(name) : 0);
+	if (!d)
+		return 0;
+	nfp_target_expr(&t, d, e);
+	*total += attrs_size(&t, e, d->attrs, d->nattrs, NULL, NULL);
+	return 0;
+}
+
+struct size_items {
+	const struct nfp_obj *item;
+	size_t total, max;
+};
+
+static int size_item_cb(struct nftnl_set_elem *e, void *data)
+{
+	struct size_items *c = data;
+	size_t n = nfp_obj_wire_size(c->item, e, NULL) + NFP_EXPR_OVERHEAD;
+
+	c->total += n;
+	if (n > c->max)
+		c->max = n;
+	return 0;
+}
+
+static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_attr *attrs,
+			 uint16_t n, const struct nfp_backend *be, size_t *max_item)
+{
+	size_t total = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct nfp_attr *a = &attrs[i];
+		uint32_t len = 0;
+		const void *p;
+
+		if (a->wire == NFP_W_EXPRS) {
+			struct exprs_owner w = { be, o, a->id };
+			size_t sub = 0;
+
+			owner_foreach_cb(&w, size_expr_cb, &sub);
+			total += NFP_ATTR_OVERHEAD + sub;
+			continue;
+		}
+		if (a->wire == NFP_W_OBJECTS) {
+			struct size_items c = { a->item, 0, 0 };
+
+			nftnl_set_elem_foreach(o, size_item_cb, &c);
+			total += NFP_ATTR_OVERHEAD + c.total;
+			if (max_item && c.max > *max_item)
+				*max_item = c.max;
+			continue;
+		}
+		if (!t->is_set(o, a->id))
+			continue;
+		p = t->get(o, a->id, &len);
+		if (!p)
+			continue;
+		if (a->wire == NFP_W_STRING)
+			len = (uint32_t)strnlen(p, 4096) + 1;
+		else if (a->wire == NFP_W_STRLIST) {
+			const char *const *v = p;
+
+			len = 0;
+			for (size_t k = 0; v[k]; k++)
+				len += NFP_ATTR_OVERHEAD + (uint32_t)strnlen(v[k], 4096) + 1;
+		} else if (len == 0 || a->wire <= NFP_W_S32) {
+			len = 8;
+		}
+		total += NFP_ATTR_OVERHEAD + len;
+	}
+	return total;
+}
+
+size_t nfp_obj_wire_size(const struct nfp_obj *obj, void *o, size_t *max_item)
+{
+	struct nfp_target t;
+
+	nfp_target_obj(&t, obj, o);
+	return attrs_size(&t, o, obj->attrs, obj->nattrs, obj->backend, max_item);
 }

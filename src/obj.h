@@ -48,10 +48,17 @@ void nfp_obj_encode_attr(ei_x_buff *x, const struct nfp_obj *obj, void *o,
 const struct nfp_attr *nfp_obj_attr(struct nfp_req *req, const struct nfp_attr *attrs,
 				    uint16_t n, const char *owner, const char *name);
 
+/* An upper bound of the bytes libnftnl writes for o's attributes into a
+ * netlink message; *max_item gets the largest list item (an element). */
+size_t nfp_obj_wire_size(const struct nfp_obj *obj, void *o, size_t *max_item);
+
 /* {kind, attrs} <-> struct nftnl_expr. */
 int nfp_expr_decode(struct nfp_req *req, int *idx, struct nftnl_expr **out);
 int nfp_expr_decode_attrs(struct nfp_req *req, int *idx, const struct nfp_expr *d,
 			  struct nftnl_expr *e);
+/* Sets one attribute of an expression (handle API); lists append. */
+int nfp_expr_decode_attr(struct nfp_req *req, int *idx, const struct nfp_expr *d,
+			 struct nftnl_expr *e, const struct nfp_attr *a);
 void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e);
 const struct nfp_expr *nfp_expr_desc(struct nftnl_expr *e);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>	/* before the kernel's headers (libc-compat) */
 
 #include <libmnl/libmnl.h>
@@ -24,6 +25,7 @@
 #include "nl.h"
 #include "obj.h"
 #include "ops.h"
+#include "seen.h"
 
 /* What a dump leaves out: values that name kernel handles of the source
  * ruleset, and what the kernel reports but never takes. */
@@ -371,14 +373,27 @@ struct elem_lister {
 	const struct nfp_obj *item;
 	int start;
 	uint32_t count;
+	struct nfp_seen seen;	/* to notice an element listed twice */
+	bool repeated;
 };
 
 static int elem_cb_one(struct nftnl_set_elem *e, void *data)
 {
 	struct elem_lister *el = data;
 
+	const void *key, *key_end = NULL;
+	uint32_t klen = 0, kelen = 0, flags = 0;
+
 	if (nfp_enc_reserve(el->x, 4096) < 0)
 		return -1;
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END))
+		key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &kelen);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
+		flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
+	if (nfp_seen_add(&el->seen, key ? key : "", key ? klen : 0, key_end ? key_end : "",
+			 kelen, flags))
+		el->repeated = true;
 	nfp_obj_encode_map_skip(el->x, el->item, e, el->skip);
 	el->count++;
 	return 0;
@@ -406,6 +421,8 @@ static void elem_restart(void *data)
 
 	el->x->index = el->start;
 	el->count = 0;
+	el->repeated = false;
+	nfp_seen_clear(&el->seen);
 }
 
 /* The elements of one set as an element message map; returns the number
@@ -442,14 +459,34 @@ static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
 	}
 	nfp_enc_atom(req->out, elems->name);
 	el.item = elems->item;
+	nfp_seen_init(&el.seen);
 	{
 		int at = nfp_enc_list_open(req->out);
+		int ret = -1;
 
 		el.start = req->out->index;
-		if (nfp_dump(req, s, eobj->msg_get, filter_family(eobj, set), eobj, set,
-			     elem_cb, &el, elem_restart) < 0)
-			return -1;
+		/* A hash set resizing under the dump repeats (and misses)
+		 * elements silently: start over until a dump has no repeat. */
+		for (int attempt = 0; attempt < 8; attempt++) {
+			if (attempt)
+				usleep(10000u << attempt);
+			elem_restart(&el);
+			if (nfp_dump(req, s, eobj->msg_get, filter_family(eobj, set), eobj, set,
+				     elem_cb, &el, elem_restart) < 0)
+				goto out;
+			if (!el.repeated)
+				break;
+		}
+		if (el.repeated) {
+			nfp_fail(req, "the set's elements kept moving during the dump (the kernel resizing its hash table); try again");
+			goto out;
+		}
 		nfp_enc_list_close(req->out, at, el.count);
+		ret = 0;
+out:
+		nfp_seen_release(&el.seen);
+		if (ret < 0)
+			return -1;
 	}
 	return el.count;
 }

@@ -34,6 +34,11 @@ static const char *handle_kind_name(const struct nfp_handle *h)
 	}
 }
 
+static const char *article(const char *noun)
+{
+	return strchr("aeiou", noun[0]) ? "an" : "a";
+}
+
 /* Decodes a handle argument of the expected kind (and object, if any). */
 struct nfp_handle *nfp_arg_handle(struct nfp_req *req, uint8_t kind,
 				  const struct nfp_obj *obj, const char *what)
@@ -55,8 +60,9 @@ struct nfp_handle *nfp_arg_handle(struct nfp_req *req, uint8_t kind,
 				   kind == NFP_H_BATCH ? "batch" :
 				   kind == NFP_H_SOCKET ? "socket" : "object";
 
-		nfp_fail(req, "%s: handle %llu is a %s, not a %s", what,
-			 (unsigned long long)id, handle_kind_name(h), want);
+		nfp_fail(req, "%s: handle %llu is %s %s, not %s %s", what,
+			 (unsigned long long)id, article(handle_kind_name(h)), handle_kind_name(h),
+			 article(want), want);
 		return NULL;
 	}
 	return h;
@@ -160,13 +166,11 @@ int nfp_op_obj_set(struct nfp_req *req)
 {
 	struct nfp_handle *h = op_handle(req);
 	const struct nfp_attr *a;
-	struct nfp_target t;
 
 	if (!h || !(a = op_attr(req, h)))
 		return -1;
 	if (h->kind == NFP_H_EXPR) {
-		nfp_target_expr(&t, h->expr, h->ptr);
-		if (nfp_attr_decode(req, &req->idx, a, &t) < 0)
+		if (nfp_expr_decode_attr(req, &req->idx, h->expr, h->ptr, a) < 0)
 			return -1;
 	} else {
 		if (nfp_obj_decode_attr(req, &req->idx, h->obj, h->ptr, a) < 0)
@@ -296,6 +300,7 @@ int nfp_op_obj_to_map(struct nfp_req *req)
 
 int nfp_op_rule_add_expr(struct nfp_req *req)
 {
+	int at0 = req->idx;
 	struct nfp_handle *r = nfp_arg_handle(req, NFP_H_OBJ, NULL, "rule");
 	struct nfp_handle *e;
 	int at;
@@ -303,7 +308,9 @@ int nfp_op_rule_add_expr(struct nfp_req *req)
 	if (!r)
 		return -1;
 	if (r->obj->backend != &nfp_backend_rule)
-		return nfp_fail(req, "rule: handle is a %s, not a rule", r->obj->name);
+		return nfp_fail(req, "rule: handle %llu is %s %s, not a rule",
+				(unsigned long long)nfp_arg_id(req, at0), article(r->obj->name),
+				r->obj->name);
 	at = req->idx;
 	e = nfp_arg_handle(req, NFP_H_EXPR, NULL, "expr");
 	if (!e)
@@ -318,6 +325,7 @@ int nfp_op_rule_add_expr(struct nfp_req *req)
 
 int nfp_op_set_add_elem(struct nfp_req *req)
 {
+	int at0 = req->idx;
 	struct nfp_handle *s = nfp_arg_handle(req, NFP_H_OBJ, NULL, "set");
 	struct nfp_handle *e;
 	int at;
@@ -325,13 +333,16 @@ int nfp_op_set_add_elem(struct nfp_req *req)
 	if (!s)
 		return -1;
 	if (s->obj->backend->alloc != nfp_backend_set.alloc)
-		return nfp_fail(req, "set: handle is a %s, not a set", s->obj->name);
+		return nfp_fail(req, "set: handle %llu is %s %s, not a set",
+				(unsigned long long)nfp_arg_id(req, at0), article(s->obj->name),
+				s->obj->name);
 	at = req->idx;
 	e = nfp_arg_handle(req, NFP_H_OBJ, NULL, "elem");
 	if (!e)
 		return -1;
 	if (e->obj->backend != &nfp_backend_set_elem)
-		return nfp_fail(req, "elem: handle is a %s, not a set_elem", e->obj->name);
+		return nfp_fail(req, "elem: handle is %s %s, not a set_elem", article(e->obj->name),
+				e->obj->name);
 	nftnl_set_elem_add(s->ptr, e->ptr);
 	nfp_handle_release(nfp_arg_id(req, at));
 	nfp_enc_atom(req->out, "ok");
