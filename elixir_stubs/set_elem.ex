@@ -12,8 +12,8 @@ defmodule NFTables.Port.SetElem do
 
   | attribute | type | values | doc |
   | --- | --- | --- | --- |
-  | `chain` | string (binary without NUL bytes), at most 255 bytes |  | Target chain of a jump or goto verdict. |
-  | `data` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The value of a map element. |
+  | `chain` | string (binary without NUL bytes), at most 255 bytes |  | Target chain of a jump or goto verdict. (not together with `data`; needs `verdict` `:jump` or `:goto`; sets it to `:jump` when absent) |
+  | `data` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The value of a map element. (not together with `chain`, `verdict`) |
   | `expiration` | unsigned 64-bit integer |  | Milliseconds left before the element expires. |
   | `exprs` | list of expressions `{name, attrs}` |  | The element's stateful expressions (its counter, quota, ...). |
   | `flags` | unsigned 32-bit integer | list of `:interval_end`, `:catchall` | Element flags. |
@@ -22,7 +22,7 @@ defmodule NFTables.Port.SetElem do
   | `objref` | string (binary without NUL bytes), at most 255 bytes |  | Name of the stateful object of an object map element. |
   | `timeout` | unsigned 64-bit integer |  | Timeout in milliseconds; absent means the set's default. The kernel reports 0 on interval ends, which refuse a timeout. (not shown when 0) |
   | `userdata` | binary, network byte order as the kernel keeps it, at most 256 bytes |  | Opaque user data (nft stores the comment here as TLV). |
-  | `verdict` | signed 32-bit integer | `:drop`, `:accept`, `:continue`, `:break`, `:jump`, `:goto`, `:return` | The verdict of a verdict map element. |
+  | `verdict` | signed 32-bit integer | `:drop`, `:accept`, `:continue`, `:break`, `:jump`, `:goto`, `:return` | The verdict of a verdict map element. (not together with `data`) |
   """
 
   @doc ~S"""

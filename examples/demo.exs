@@ -95,7 +95,7 @@ os_pid = Port.os_pid(pid)
 args =
   if File.read_link("/proc/self/ns/user") == File.read_link("/proc/#{os_pid}/ns/user"),
     do: ["--target", "#{os_pid}", "--net"],
-    else: ["--target", "#{os_pid}", "--user", "--net", "--preserve-credentials"]
+    else: ["--target", "#{os_pid}", "--user", "--net"]
 
 case System.cmd("nsenter", args ++ ["nft", "list", "ruleset"], stderr_to_stdout: true) do
   {out, 0} ->

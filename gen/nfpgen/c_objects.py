@@ -47,6 +47,30 @@ def _attr_table(prefix, owner, schema, out):
     for a in owner.attrs:
         if a.enum_by is not None:
             sels[a.name] = _sel(prefix, owner, a, schema, out)
+    extra = {}
+    for a in owner.attrs:
+        fields = []
+        if a.exclusive_with:
+            n = f"{prefix}_{a.name}_excl"
+            consts = ", ".join(owner.attr(x).const for x in sorted(a.exclusive_with))
+            out.append(f"static const uint16_t {n}[] = {{ {consts} }};")
+            fields += [f".excl = {n}", f".nexcl = {len(a.exclusive_with)}"]
+        if a.requires is not None:
+            sel = owner.attr(a.requires["attr"])
+            vals = []
+            for v in a.requires["values"]:
+                ent = next(e for e in sel.enum.entries if e["name"] == v)
+                vals.append(ent.get("const", str(ent.get("value"))))
+            n = f"{prefix}_{a.name}_requires"
+            out.append(f"static const int64_t {n}_values[] = {{ {', '.join(vals)} }};")
+            out.append(f"static const struct nfp_requires {n} = {{")
+            out.append(f"\t.attr = {sel.const}, .n = {len(vals)}, .values = {n}_values,")
+            out.append("};")
+            fields.append(f".requires = &{n}")
+        if fields:
+            extra[a.name] = fields
+    if extra:
+        out.append("")
     out.append(f"static const struct nfp_attr {prefix}_attrs[] = {{")
     for a in sorted(owner.attrs, key=lambda x: x.name):
         flags = " | ".join([FLAG_C[f] for f in a.flags]
@@ -61,6 +85,7 @@ def _attr_table(prefix, owner, schema, out):
             fields.append(f".sel = {sels[a.name]}")
         if a.type.name == "objects":
             fields.append(f".item = &{obj_c_name(a.elem_object)}")
+        fields += extra.get(a.name, [])
         out.append(f"\t{{ /* {comment(a.doc.splitlines()[0][:70])} */")
         out.append("\t\t" + ",\n\t\t".join(fields) + ",")
         out.append("\t},")

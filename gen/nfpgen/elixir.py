@@ -52,6 +52,11 @@ def attr_table(schema, attrs):
             notes.append("names kernel handles: left out of dumps")
         if a.enum is None and a.enum_by is not None:
             values = values.lstrip("; ")
+        if a.exclusive_with:
+            notes.append("not together with " + ", ".join(f"`{x}`" for x in sorted(a.exclusive_with)))
+        if a.requires is not None:
+            notes.append(f"needs `{a.requires['attr']}` " + " or ".join(f"`:{v}`" for v in a.requires["values"])
+                         + f"; sets it to `:{a.requires['values'][0]}` when absent")
         if "omit-zero" in a.flags:
             notes.append("not shown when 0")
         if "auto-id" in a.flags:

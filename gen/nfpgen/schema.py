@@ -49,6 +49,11 @@ class Attr:
         self.enum_by = raw.get("enum-by")
         self.flags = list(raw.get("flags", []))
         self.exact_len = raw.get("exact-len", False)
+        # Attributes libnftnl keeps in the same storage: never both set.
+        self.exclusive_with = list(raw.get("exclusive-with", []))
+        # {attr, values}: setting this one needs attr to hold one of values
+        # (set to the first when absent), so that libnftnl frees what it owns.
+        self.requires = raw.get("requires")
         self.elem_object = raw.get("object")   # for list types: the item object
         self.path = path
         self.key = key
@@ -204,7 +209,8 @@ def _load_enums(schema, path):
 
 
 ATTR_REQUIRED = ["name", "const", "type", "doc"]
-ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "exact-len", "flags", "nft", "object"]
+ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "exact-len", "flags", "nft", "object",
+                 "exclusive-with", "requires"]
 
 
 def _validate_attrs(path, raw_attrs):
@@ -250,6 +256,10 @@ def _validate_attrs(path, raw_attrs):
             if not t.can_enum:
                 raise SchemaError(path, f"{where}.enum-by", f"type {a['type']} cannot have an enum")
             _check_keys(path, f"{where}.enum-by", a["enum-by"], ["attr", "cases"], [])
+        if "requires" in a:
+            _check_keys(path, f"{where}.requires", a["requires"], ["attr", "values"], [])
+            if not isinstance(a["requires"]["values"], list) or not a["requires"]["values"]:
+                raise SchemaError(path, f"{where}.requires.values", "must be a non-empty list")
         if t.needs_object and "object" not in a:
             raise SchemaError(path, f"{where}.object", f"type {a['type']} names the item object")
 
@@ -400,6 +410,20 @@ def _resolve(schema):
                     if en not in schema.enums:
                         raise SchemaError(path, f"{where}.enum-by.cases.{case}",
                                           f"dangling enum reference {en!r}")
+            for other in a.exclusive_with:
+                o2 = owner.attr(other)
+                if o2 is None:
+                    raise SchemaError(path, f"{where}.exclusive-with", f"{other!r} is not an attribute of {owner.name}")
+                if a.name not in o2.exclusive_with:
+                    o2.exclusive_with.append(a.name)
+            if a.requires is not None:
+                sel = owner.attr(a.requires["attr"])
+                if sel is None or sel.enum is None or not sel.type.can_enum:
+                    raise SchemaError(path, f"{where}.requires.attr",
+                                      f"{a.requires['attr']!r} is not an enum attribute of {owner.name}")
+                for v in a.requires["values"]:
+                    if v not in sel.enum.entry_names():
+                        raise SchemaError(path, f"{where}.requires.values", f"{v!r} is not a value of enum {sel.enum.name}")
             if a.type.needs_object:
                 target = a.elem_object
                 known = [o.name for o in schema.objects]

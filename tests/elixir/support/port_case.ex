@@ -65,7 +65,7 @@ defmodule NFTables.PortCase do
 
   When the port lives in a user namespace of its own (an unprivileged run),
   the command enters that user namespace too
-  (`nsenter --target PID --user --net --preserve-credentials`); otherwise
+  (`nsenter --target PID --user --net`); otherwise
   it enters only the network namespace (`nsenter --net=/proc/PID/ns/net`).
   """
   @spec netns_cmd!(GenServer.server(), String.t(), [String.t()] | String.t()) :: String.t()
@@ -84,7 +84,7 @@ defmodule NFTables.PortCase do
       if ns_link!("self", "user") == ns_link!(os_pid, "user") do
         ["--net=/proc/#{os_pid}/ns/net"]
       else
-        ["--target", Integer.to_string(os_pid), "--user", "--net", "--preserve-credentials"]
+        ["--target", Integer.to_string(os_pid), "--user", "--net"]
       end
 
     case System.cmd(nsenter, enter ++ [command | args], stderr_to_stdout: true) do

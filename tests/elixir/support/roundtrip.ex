@@ -54,7 +54,7 @@ defmodule NFTables.Port.Test.Roundtrip do
 
     if File.read_link("/proc/self/ns/user") == File.read_link("/proc/#{os_pid}/ns/user"),
       do: ["nsenter", "--target", "#{os_pid}", "--net"],
-      else: ["nsenter", "--target", "#{os_pid}", "--user", "--net", "--preserve-credentials"]
+      else: ["nsenter", "--target", "#{os_pid}", "--user", "--net"]
   end
 
   defp list_ruleset([cmd | args]) do
