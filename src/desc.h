@@ -93,6 +93,15 @@ struct nfp_flush {
 	const uint16_t *dst;
 };
 
+/* Listing per parent: one dump per parent object (a chain's rules), its
+ * filter made by copying the parent's attributes src[i] to dst[i]. */
+struct nfp_list_per {
+	const struct nfp_obj *obj;
+	uint8_t n;
+	const uint16_t *src;
+	const uint16_t *dst;
+};
+
 #define NFP_MSG_NONE 0xffff
 
 enum nfp_verb {
@@ -121,6 +130,7 @@ struct nfp_obj {
 	uint8_t nlist_filter;
 	const uint16_t *list_filter;		/* attr ids put in a dump request */
 	const struct nfp_obj *list_via;		/* list by iterating these first */
+	const struct nfp_list_per *list_per;	/* one dump per parent */
 	/* An attribute every object of this type has with one value (the
 	 * kind of a stateful object); NFP_NO_ATTR when none. */
 	uint16_t fixed_attr;

@@ -277,8 +277,8 @@ struct lister {
 					 * object is encoded as its own kind */
 	void *filter;
 	const char *verb;		/* wrap each as {verb, type, map} */
-	int start;			/* out->index where the list began */
-	uint32_t count;
+	int start;			/* out->index where this dump began */
+	uint32_t count, count_start;
 	/* Collects objects instead of encoding them (list_via). */
 	void **keep;
 	uint32_t nkeep, keep_cap;
@@ -341,7 +341,7 @@ static void list_restart(void *data)
 	struct lister *l = data;
 
 	l->x->index = l->start;
-	l->count = 0;
+	l->count = l->count_start;
 	for (uint32_t i = 0; i < l->nkeep; i++)
 		l->obj->backend->free(l->keep[i]);
 	l->nkeep = 0;
@@ -359,12 +359,94 @@ static uint16_t filter_family(const struct nfp_obj *obj, void *filter)
 	return p ? (uint16_t)*(const uint32_t *)p : NFPROTO_UNSPEC;
 }
 
+static int dump_once(struct nfp_req *req, struct nfp_sock *s, struct lister *l)
+{
+	l->start = l->x->index;
+	l->count_start = l->count;
+	return nfp_dump(req, s, l->obj->msg_get, filter_family(l->obj, l->filter), l->obj,
+			l->filter, list_cb, l, list_restart);
+}
+
+static bool filter_names_parent(const struct nfp_obj *obj, void *filter)
+{
+	const struct nfp_list_per *lp = obj->list_per;
+
+	for (uint8_t i = 0; filter && i < lp->n; i++)
+		if (!obj->backend->is_set(filter, lp->dst[i]))
+			return false;
+	return filter != NULL;
+}
+
+static void copy_attr(const struct nfp_backend *from, void *f, uint16_t fa,
+		      const struct nfp_backend *to, void *t, uint16_t ta)
+{
+	uint32_t len;
+	const void *p;
+
+	if (!from->is_set(f, fa))
+		return;
+	p = from->get(f, fa, &len);
+	if (p)
+		to->set(t, ta, p, len);
+}
+
+/* One dump per parent (a chain's rules): list the parents that match the
+ * filter, then dump each one's children with the parent named. */
+static int dump_per_parent(struct nfp_req *req, struct nfp_sock *s, struct lister *l)
+{
+	const struct nfp_list_per *lp = l->obj->list_per;
+	const struct nfp_backend *pb = lp->obj->backend, *cb = l->obj->backend;
+	struct lister parents = { .req = req, .x = req->out, .obj = lp->obj, .as = lp->obj,
+				  .keep_cap = 16 };
+	void *filter = l->filter, *pf = nfp_obj_new(lp->obj);
+	int ret = -1;
+
+	parents.keep = malloc(parents.keep_cap * sizeof(void *));
+	if (!pf || !parents.keep) {
+		ret = nfp_fail(req, "out of memory");
+		goto out;
+	}
+	for (uint8_t i = 0; filter && i < lp->n; i++)
+		copy_attr(cb, filter, lp->dst[i], pb, pf, lp->src[i]);
+	parents.filter = pf;
+	if (dump_once(req, s, &parents) < 0)
+		goto out;
+	for (uint32_t k = 0; k < parents.nkeep; k++) {
+		void *cf = nfp_obj_new(l->obj);
+
+		if (!cf) {
+			ret = nfp_fail(req, "out of memory");
+			goto out;
+		}
+		/* The caller's filter, then the parent's names. */
+		for (uint16_t i = 0; filter && i < l->obj->nattrs; i++)
+			if (l->obj->attrs[i].wire <= NFP_W_BINARY)
+				copy_attr(cb, filter, l->obj->attrs[i].id, cb, cf, l->obj->attrs[i].id);
+		for (uint8_t i = 0; i < lp->n; i++)
+			copy_attr(pb, parents.keep[k], lp->src[i], cb, cf, lp->dst[i]);
+		l->filter = cf;
+		ret = dump_once(req, s, l);
+		l->filter = filter;
+		cb->free(cf);
+		if (ret < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	for (uint32_t i = 0; i < parents.nkeep; i++)
+		pb->free(parents.keep[i]);
+	free(parents.keep);
+	if (pf)
+		pb->free(pf);
+	return ret;
+}
+
 /* Dumps objects of l->obj, appending to the open list. */
 static int dump_objects(struct nfp_req *req, struct nfp_sock *s, struct lister *l)
 {
-	l->start = l->x->index;
-	return nfp_dump(req, s, l->obj->msg_get, filter_family(l->obj, l->filter), l->obj,
-			l->filter, list_cb, l, list_restart);
+	if (l->obj->list_per && !l->keep && !filter_names_parent(l->obj, l->filter))
+		return dump_per_parent(req, s, l);
+	return dump_once(req, s, l);
 }
 
 struct elem_lister {

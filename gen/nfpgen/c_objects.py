@@ -117,6 +117,16 @@ def emit(schema, root):
         out.append(f"/* --- object {o.name}: {comment(o.doc.splitlines()[0])} */\n")
         _attr_table(prefix, o, schema, out)
         flush = _flush(o, schema, out) if o.flush else "NULL"
+        if o.list_per:
+            parent = schema.object(o.list_per["object"])
+            pairs = list(o.list_per["copy"].items())
+            n = f"{prefix}_list_per"
+            out.append(f"static const uint16_t {n}_src[] = {{ {', '.join(parent.attr(s_).const for _, s_ in pairs)} }};")
+            out.append(f"static const uint16_t {n}_dst[] = {{ {', '.join(o.attr(d).const for d, _ in pairs)} }};")
+            out.append(f"static const struct nfp_list_per {n} = {{")
+            out.append(f"\t.obj = &{obj_c_name(parent.name)}, .n = {len(pairs)},")
+            out.append(f"\t.src = {n}_src, .dst = {n}_dst,")
+            out.append("};\n")
         if o.list_filter:
             consts = ", ".join(o.attr(f).const for f in o.list_filter)
             out.append(f"static const uint16_t {prefix}_list_filter[] = {{ {consts} }};\n")
@@ -140,6 +150,8 @@ def emit(schema, root):
             out.append(f"\t.list_filter = {prefix}_list_filter,")
         if o.list_via:
             out.append(f"\t.list_via = &{obj_c_name(o.list_via)},")
+        if o.list_per:
+            out.append(f"\t.list_per = &{prefix}_list_per,")
         if o.fixed:
             out.append(f"\t.fixed_attr = {o.fixed['const']},")
             out.append(f"\t.fixed_value = {o.fixed['value']},")

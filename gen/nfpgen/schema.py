@@ -92,6 +92,10 @@ class Object(AttrOwner):
         self.list_via = raw.get("list-via")
         self.fixed = raw.get("fixed")     # {const, value}: set on every object
         self.dump_order = raw.get("dump-order", 0)
+        # {object, copy}: list one dump per parent (a rule dump restarts at
+        # its chain's start for every netlink message: per chain, the cost
+        # is that chain's length squared, not the whole table's).
+        self.list_per = raw.get("list-per")
         self.path = path
         self._load_attrs(raw, path)
 
@@ -268,7 +272,8 @@ def _load_object(schema, path):
     raw = _load_yaml(path)
     _check_keys(path, "", raw, ["name", "doc", "backend", "attributes"],
                 ["nft", "module", "messages", "verbs", "flush", "family-attr",
-                 "handle-attr", "list-filter", "list-via", "fixed", "dump-order"])
+                 "handle-attr", "list-filter", "list-via", "fixed", "dump-order",
+                 "list-per"])
     if "dump-order" in raw and (not isinstance(raw["dump-order"], int)
                                 or isinstance(raw["dump-order"], bool)
                                 or not 0 < raw["dump-order"] < 256):
@@ -289,6 +294,8 @@ def _load_object(schema, path):
         _check_keys(path, "fixed", raw["fixed"], ["const", "value"], [])
         _check_const(path, "fixed.const", raw["fixed"]["const"])
         _check_const(path, "fixed.value", raw["fixed"]["value"])
+    if "list-per" in raw:
+        _check_keys(path, "list-per", raw["list-per"], ["object", "copy"], [])
     if "flush" in raw:
         _check_keys(path, "flush", raw["flush"], ["msg", "backend", "copy"], [])
         _check_const(path, "flush.msg", raw["flush"]["msg"])
@@ -448,6 +455,15 @@ def _resolve(schema):
                     raise SchemaError(o.path, f"flush.copy.{dst}", f"{src!r} is not an attribute of {o.name}")
         if "flush" in o.verbs and not o.flush:
             raise SchemaError(o.path, "verbs", "verb flush needs a 'flush' block")
+        if o.list_per:
+            parent = schema.object(o.list_per["object"])
+            if parent is None:
+                raise SchemaError(o.path, "list-per.object", f"unknown object {o.list_per['object']!r}")
+            for dst, src in o.list_per["copy"].items():
+                if o.attr(dst) is None:
+                    raise SchemaError(o.path, f"list-per.copy.{dst}", f"{dst!r} is not an attribute of {o.name}")
+                if parent.attr(src) is None:
+                    raise SchemaError(o.path, f"list-per.copy.{dst}", f"{src!r} is not an attribute of {parent.name}")
         if o.list_via and schema.object(o.list_via) is None:
             raise SchemaError(o.path, "list-via", f"unknown object {o.list_via!r}")
     for o in schema.objects:
