@@ -68,6 +68,19 @@ bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t)
 	return memcmp(p, zero, len) != 0;
 }
 
+void nfp_attr_unset(const struct nfp_backend *be, void *o, const struct nfp_attr *a)
+{
+	void *forgotten = NULL;
+	uint32_t len;
+
+	/* libnftnl 1.2.4 clears the flag of some buffers without freeing them
+	 * (a table's userdata): take the pointer first, free it after. */
+	if ((a->flags & NFP_A_UNSET_FREES) && be->is_set(o, a->id))
+		forgotten = (void *)be->get(o, a->id, &len);
+	be->unset(o, a->id);
+	free(forgotten);
+}
+
 void nfp_attr_names(const struct nfp_attr *attrs, uint16_t n, char *buf, size_t len)
 {
 	size_t off = 0;

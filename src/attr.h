@@ -39,6 +39,10 @@ void nfp_attr_encode(ei_x_buff *x, const struct nfp_attr *a,
 /* Whether a set attribute is shown: not when flagged omit-zero and 0. */
 bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t);
 
+struct nfp_backend;
+/* Unsets attribute a of an object, freeing what libnftnl forgets to. */
+void nfp_attr_unset(const struct nfp_backend *be, void *o, const struct nfp_attr *a);
+
 /* Lists the names of attrs for an "unknown attribute" message. */
 void nfp_attr_names(const struct nfp_attr *attrs, uint16_t n, char *buf, size_t len);
 

@@ -37,6 +37,8 @@ enum nfp_wire {
 				 * given: read as absent when 0 */
 #define NFP_A_GIVE_BUFFER 0x80	/* libnftnl keeps (and frees) the pointer it
 				 * is given: hand it a malloc'd copy */
+#define NFP_A_UNSET_FREES 0x100	/* libnftnl's unset forgets the buffer
+				 * without freeing it: the engine frees it */
 
 struct nfp_enum_entry {
 	const char *name;
@@ -71,7 +73,7 @@ struct nfp_attr {
 	const char *name;
 	uint16_t id;			/* the NFTNL_* constant */
 	uint8_t wire;			/* enum nfp_wire */
-	uint8_t flags;			/* NFP_A_* */
+	uint16_t flags;			/* NFP_A_* */
 	uint32_t max_len;		/* STRING, BINARY, STRLIST items */
 	const struct nfp_enum *enm;
 	const struct nfp_enum_sel *sel;

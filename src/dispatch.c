@@ -183,20 +183,31 @@ static void dispatch(const char *frame, size_t len, ei_x_buff *out)
 {
 	struct nfp_req req;
 	char opname[NFP_ATOM_MAX], err[256];
-	int idx = 0, version, nargs, arity;
+	int idx = 0, version, nargs, arity = -1;
 	uint64_t req_id;
 
 	ei_decode_version(frame, &idx, &version);
 	if (ei_decode_tuple_header(frame, &idx, &arity) < 0 || arity != 3) {
-		snprintf(err, sizeof(err), "a request must be a 3-tuple {ReqId, Op, Args}, got %s",
-			 nfp_etf_type_name(frame, 1));
+		if (arity >= 0)
+			snprintf(err, sizeof(err), "a request must be a 3-tuple {ReqId, Op, Args}, got a %d-tuple",
+				 arity);
+		else
+			snprintf(err, sizeof(err), "a request must be a 3-tuple {ReqId, Op, Args}, got %s",
+				 nfp_etf_type_name(frame, 1));
 		reply_anon_error(out, err);
 		return;
 	}
 	if (decode_req_id(frame, &idx, &req_id) < 0) {
-		snprintf(err, sizeof(err),
-			 "the request id must be an integer from 0 to 2^64-1, got %s",
-			 nfp_etf_type_name(frame, idx));
+		long long neg;
+		int i = idx;
+
+		if (ei_decode_longlong(frame, &i, &neg) == 0 && neg < 0)
+			snprintf(err, sizeof(err),
+				 "the request id must be an integer from 0 to 2^64-1, got %lld", neg);
+		else
+			snprintf(err, sizeof(err),
+				 "the request id must be an integer from 0 to 2^64-1, got %s",
+				 nfp_etf_type_name(frame, idx));
 		reply_anon_error(out, err);
 		return;
 	}

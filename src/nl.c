@@ -155,9 +155,11 @@ static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b, size
 {
 	struct nlmsghdr *nlh;
 
-	/* No need to zero: libmnl writes every header and zeroes padding. */
 	if (batch_reserve(req, b, room) < 0)
 		return NULL;
+	/* libmnl 1.0.4 does not zero attribute padding: no stale bytes may
+	 * reach the kernel. The room is this message's bound, not more. */
+	memset(b->buf + b->len, 0, room);
 	/* seq is the message's ordinal; nfp_batch_send() adds the base. */
 	nlh = nftnl_nlmsg_build_hdr(b->buf + b->len, type, family, flags, b->nmsgs + 1);
 	return nlh;
@@ -668,6 +670,8 @@ static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t 
 	ssize_t n;
 	int ret;
 
+	/* A filter or key message is small; its padding must be zero. */
+	memset(buf, 0, 8192);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFNL_SUBSYS_NFTABLES << 8 | msg, family, flags, seq);
 	if (filter && obj->backend->build)
 		obj->backend->build(nlh, filter);

@@ -173,11 +173,9 @@ int nfp_op_obj_set(struct nfp_req *req)
 		if (nfp_expr_decode_attr(req, &req->idx, h->expr, h->ptr, a) < 0)
 			return -1;
 	} else {
+		/* Expression lists are capped by the decoder, whatever owns them. */
 		if (nfp_obj_decode_attr(req, &req->idx, h->obj, h->ptr, a) < 0)
 			return -1;
-		if (a->wire == NFP_W_EXPRS && rule_nexprs(h->ptr) > NFP_RULE_MAXEXPRS)
-			return nfp_fail(req, "a rule holds at most %d expressions",
-					NFP_RULE_MAXEXPRS);
 	}
 	nfp_enc_atom(req->out, "ok");
 	return 0;
@@ -262,7 +260,7 @@ int nfp_op_obj_unset(struct nfp_req *req)
 		if (!h->obj->backend->unset)
 			return nfp_fail(req, "libnftnl 1.2.4 cannot unset attributes of a %s; set a new value or free it",
 					h->obj->name);
-		h->obj->backend->unset(h->ptr, a->id);
+		nfp_attr_unset(h->obj->backend, h->ptr, a);
 	}
 	nfp_enc_atom(req->out, "ok");
 	return 0;
