@@ -115,6 +115,14 @@ defmodule NFTables.PortCase do
   def os_kill!(port, signal) do
     os_pid = NFTables.Port.os_pid(port) || raise "the port has no OS pid"
 
+    # A port left stopped by a failing test would outlive it: wake it at
+    # the end, so that it sees its stdin close and exits.
+    if signal in ["STOP", "SIGSTOP"] do
+      ExUnit.Callbacks.on_exit(fn ->
+        System.cmd("kill", ["-s", "CONT", Integer.to_string(os_pid)], stderr_to_stdout: true)
+      end)
+    end
+
     case System.cmd("kill", ["-s", signal, Integer.to_string(os_pid)], stderr_to_stdout: true) do
       {_output, 0} -> os_pid
       {output, status} -> raise "kill -s #{signal} #{os_pid} failed (#{status}): #{output}"
