@@ -367,7 +367,9 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 	uint32_t len;
 	const char *p;
 
-	snprintf(what, sizeof(what), "attribute :%s of %s", a->name, t->owner);
+	/* The context of any error below; built once, without printf. */
+	nfp_join(what, sizeof(what), "attribute :", a->name, " of ");
+	nfp_join(what + strlen(what), sizeof(what) - strlen(what), t->owner, NULL, NULL);
 	if (check_exclusive(req, a, t, what) < 0 || check_requires(req, a, t, what) < 0)
 		return -1;
 	switch (a->wire) {

@@ -315,7 +315,7 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 
 	/* libnftnl writes without bounds: room for the largest message this
 	 * object can make, and no message the kernel could not take. */
-	size_t max_item = 0, size = nfp_obj_wire_size(obj, o, &max_item) + 1024;
+	size_t max_item = 0, size = nfp_obj_wire_size(obj, o, &max_item) + 512;
 
 	if (be == &nfp_backend_set_elems) {
 		/* Elements: as many messages as it takes, each nest < 64 KiB,

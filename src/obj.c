@@ -70,13 +70,13 @@ static int decode_attr_map(struct nfp_req *req, int *idx, const struct nfp_attr 
 	int n, ndef = 0;
 	char what[96], key[NFP_ATOM_MAX];
 
-	snprintf(what, sizeof(what), "attributes of %s", owner);
+	nfp_join(what, sizeof(what), "attributes of ", owner, NULL);
 	if (nfp_dec_map(req, idx, &n, what) < 0)
 		return -1;
+	nfp_join(what, sizeof(what), "key of the attributes of ", owner, NULL);
 	for (int i = 0; i < n; i++) {
 		const struct nfp_attr *a;
 
-		snprintf(what, sizeof(what), "key of the attributes of %s", owner);
 		if (nfp_dec_atom(req, idx, key, what) < 0)
 			return -1;
 		a = nfp_obj_attr(req, attrs, nattrs, owner, key);

@@ -38,6 +38,23 @@ int nfp_fail_kernel(struct nfp_req *req, int64_t index, int err)
 	return -1;
 }
 
+const char *nfp_join(char *buf, size_t len, const char *a, const char *b, const char *c)
+{
+	const char *parts[3] = { a, b, c };
+	size_t off = 0;
+
+	for (int i = 0; i < 3 && parts[i]; i++) {
+		size_t n = strlen(parts[i]);
+
+		if (n > len - 1 - off)
+			n = len - 1 - off;
+		memcpy(buf + off, parts[i], n);
+		off += n;
+	}
+	buf[off] = '\0';
+	return buf;
+}
+
 const char *nfp_errno_name(int err)
 {
 	const char *n = strerrorname_np(err);

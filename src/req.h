@@ -39,6 +39,10 @@ int nfp_fail_atom(struct nfp_req *req, const char *atom);
 /* Records a kernel error (errno) of message `index` and returns -1. */
 int nfp_fail_kernel(struct nfp_req *req, int64_t index, int err);
 
+/* Joins up to three parts into buf (size len), truncating: the context of
+ * an error message, made on the hot path without printf. */
+const char *nfp_join(char *buf, size_t len, const char *a, const char *b, const char *c);
+
 /* "Operation not permitted (EPERM)" */
 const char *nfp_errno_name(int err);		/* "EPERM" */
 void nfp_errno_message(int err, char *buf, size_t len);
