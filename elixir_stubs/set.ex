@@ -14,7 +14,7 @@ defmodule NFTables.Port.Set do
   | --- | --- | --- | --- |
   | `data_len` | unsigned 32-bit integer |  | Data length in bytes of a map's values. |
   | `data_type` | unsigned 32-bit integer |  | Data type id of a map's values (0xffffff00 for verdicts). |
-  | `desc_concat` | binary, network byte order as the kernel keeps it, at most 15 bytes |  | Field lengths in bytes of a concatenated key, one byte each (at most 15: libnftnl 1.2.4 reads one byte past a full 16-byte array). |
+  | `desc_concat` | binary, network byte order as the kernel keeps it, at most 15 bytes |  | Field lengths in bytes of a concatenated key, one byte each (at most 15: libnftnl 1.2.4 reads one byte past a full 16-byte array). (set once: unset it before setting another value) |
   | `desc_size` | unsigned 32-bit integer |  | Expected number of elements. |
   | `exprs` | list of expressions `{name, attrs}` |  | Stateful expressions every element gets (counter, quota, limit, last ...). |
   | `family` | unsigned 32-bit integer | `:unspec`, `:inet`, `:ip`, `:arp`, `:netdev`, `:bridge`, `:ip6` | Family of the table. (identifies the object) |

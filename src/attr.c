@@ -370,6 +370,9 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 	/* The context of any error below; built once, without printf. */
 	nfp_join(what, sizeof(what), "attribute :", a->name, " of ");
 	nfp_join(what + strlen(what), sizeof(what) - strlen(what), t->owner, NULL, NULL);
+	if ((a->flags & NFP_A_SET_ONCE) && t->is_set(t->o, a->id))
+		return nfp_fail(req, "%s: is already set; unset it before setting another value",
+				what);
 	if (check_exclusive(req, a, t, what) < 0 || check_requires(req, a, t, what) < 0)
 		return -1;
 	switch (a->wire) {

@@ -39,6 +39,8 @@ enum nfp_wire {
 				 * is given: hand it a malloc'd copy */
 #define NFP_A_UNSET_FREES 0x100	/* libnftnl's unset forgets the buffer
 				 * without freeing it: the engine frees it */
+#define NFP_A_SET_ONCE	0x200	/* libnftnl mishandles a second value (leaks
+				 * or miscounts): refused while one is set */
 
 struct nfp_enum_entry {
 	const char *name;

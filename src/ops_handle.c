@@ -260,6 +260,11 @@ int nfp_op_obj_unset(struct nfp_req *req)
 		if (!h->obj->backend->unset)
 			return nfp_fail(req, "libnftnl 1.2.4 cannot unset attributes of a %s; set a new value or free it",
 					h->obj->name);
+		/* An object keeps libnftnl's state of a set-once attribute
+		 * (an expression is rebuilt instead, see expr_unset()). */
+		if (a->flags & NFP_A_SET_ONCE)
+			return nfp_fail(req, "attribute :%s of %s can be set once only (libnftnl 1.2.4 mishandles a second value); free the object and allocate another",
+					a->name, h->obj->name);
 		nfp_attr_unset(h->obj->backend, h->ptr, a);
 	}
 	nfp_enc_atom(req->out, "ok");

@@ -10,7 +10,7 @@ from .c_enums import c_name as enum_c_name
 FLAG_C = {"key": "NFP_A_KEY", "readonly": "NFP_A_READONLY", "handle": "NFP_A_HANDLE",
           "transient": "NFP_A_TRANSIENT", "auto-id": "NFP_A_AUTO_ID",
           "omit-zero": "NFP_A_OMIT_ZERO", "gives-buffer": "NFP_A_GIVE_BUFFER",
-          "unset-frees": "NFP_A_UNSET_FREES"}
+          "unset-frees": "NFP_A_UNSET_FREES", "set-once": "NFP_A_SET_ONCE"}
 VERB_C = {"add": "NFP_VERB_ADD", "create": "NFP_VERB_CREATE", "insert": "NFP_VERB_INSERT",
           "replace": "NFP_VERB_REPLACE", "delete": "NFP_VERB_DELETE",
           "destroy": "NFP_VERB_DESTROY", "flush": "NFP_VERB_FLUSH"}

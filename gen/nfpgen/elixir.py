@@ -57,6 +57,8 @@ def attr_table(schema, attrs):
         if a.requires is not None:
             notes.append(f"needs `{a.requires['attr']}` " + " or ".join(f"`:{v}`" for v in a.requires["values"])
                          + f"; sets it to `:{a.requires['values'][0]}` when absent")
+        if "set-once" in a.flags:
+            notes.append("set once: unset it before setting another value")
         if "omit-zero" in a.flags:
             notes.append("not shown when 0")
         if "auto-id" in a.flags:

@@ -20,7 +20,7 @@ MODULE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$")
 BACKENDS = ("table", "chain", "rule", "set", "set_elems", "set_elem", "obj", "flowtable")
 VERBS = ("add", "create", "insert", "replace", "delete", "destroy", "flush")
 ATTR_FLAGS = ("key", "readonly", "handle", "transient", "auto-id", "omit-zero", "gives-buffer",
-              "unset-frees")
+              "unset-frees", "set-once")
 MESSAGE_KINDS = ("new", "get", "del", "destroy")
 
 
