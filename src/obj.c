@@ -338,17 +338,15 @@ static uint32_t count_exprs(const struct exprs_owner *w)
 	return c.n;
 }
 
-static bool expr_shown(struct nftnl_expr *e, const struct nfp_attr *a)
+/* t: the expression's target, built once by the caller. */
+static bool expr_shown(const struct nfp_target *t, const struct nfp_attr *a)
 {
-	struct nfp_target t;
-
 	if (a->wire == NFP_W_EXPRS) {
-		struct exprs_owner w = { NULL, e, a->id };
+		struct exprs_owner w = { NULL, t->o, a->id };
 
 		return count_exprs(&w) > 0;
 	}
-	nfp_target_expr(&t, nfp_expr_desc(e), e);
-	return nfp_attr_shown(a, &t);
+	return nfp_attr_shown(a, t);
 }
 
 void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
@@ -369,12 +367,12 @@ void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
 	ei_x_encode_atom(x, d->name);
 	nfp_target_expr(&t, d, e);
 	for (uint16_t i = 0; i < d->nattrs; i++)
-		n += expr_shown(e, &d->attrs[i]);
+		n += expr_shown(&t, &d->attrs[i]);
 	ei_x_encode_map_header(x, n);
 	for (uint16_t i = 0; i < d->nattrs; i++) {
 		const struct nfp_attr *a = &d->attrs[i];
 
-		if (!expr_shown(e, a))
+		if (!expr_shown(&t, a))
 			continue;
 		ei_x_encode_atom(x, a->name);
 		if (a->wire == NFP_W_EXPRS) {
@@ -483,12 +481,12 @@ static int size_expr_cb(struct nftnl_expr *e, void *data)
 {
 	size_t *total = data;
 	const struct nfp_expr *d = nfp_expr_desc(e);
-	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
 	struct nfp_target t;
 
-	*total += NFP_EXPR_OVERHEAD + (name ? strlen(name) : 0);
+	/* An expression the schema does not know cannot be in a request. */
 	if (!d)
 		return 0;
+	*total += NFP_EXPR_OVERHEAD + strlen(d->name);
 	nfp_target_expr(&t, d, e);
 	*total += attrs_size(&t, e, d->attrs, d->nattrs, NULL, NULL);
 	return 0;
