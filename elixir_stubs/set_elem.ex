@@ -16,9 +16,9 @@ defmodule NFTables.Port.SetElem do
   | `data` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The value of a map element. (not together with `chain`, `verdict`) |
   | `expiration` | unsigned 64-bit integer |  | Milliseconds left before the element expires. |
   | `exprs` | list of expressions `{name, attrs}` |  | The element's stateful expressions (its counter, quota, ...). |
-  | `flags` | unsigned 32-bit integer | list of `:interval_end`, `:catchall` | Element flags. |
-  | `key` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The key, network byte order. |
-  | `key_end` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | End of an interval, for sets of concatenated intervals. |
+  | `flags` | unsigned 32-bit integer | list of `:interval_end`, `:catchall` | Element flags. (identifies the object) |
+  | `key` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | The key, network byte order. (identifies the object) |
+  | `key_end` | binary, network byte order as the kernel keeps it, at most 64 bytes |  | End of an interval, for sets of concatenated intervals. (identifies the object) |
   | `objref` | string (binary without NUL bytes), at most 255 bytes |  | Name of the stateful object of an object map element. |
   | `timeout` | unsigned 64-bit integer |  | Timeout in milliseconds; absent means the set's default. The kernel reports 0 on interval ends, which refuse a timeout. (not shown when 0) |
   | `userdata` | binary, network byte order as the kernel keeps it, at most 256 bytes |  | Opaque user data (nft stores the comment here as TLV). |

@@ -462,19 +462,26 @@ struct elem_lister {
 static int elem_cb_one(struct nftnl_set_elem *e, void *data)
 {
 	struct elem_lister *el = data;
-
-	const void *key, *key_end = NULL;
-	uint32_t klen = 0, kelen = 0, flags = 0;
+	const struct nfp_obj *item = el->item;
+	uint64_t h = NFP_SEEN_START;
 
 	if (nfp_enc_reserve(el->x, 4096) < 0)
 		return -1;
-	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END))
-		key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &kelen);
-	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
-		flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
-	if (nfp_seen_add(&el->seen, key ? key : "", key ? klen : 0, key_end ? key_end : "",
-			 kelen, flags))
+	/* The element's fingerprint: the attributes that identify it. */
+	for (uint16_t i = 0; i < item->nattrs; i++) {
+		const struct nfp_attr *a = &item->attrs[i];
+		uint32_t len = 0;
+		const void *p;
+
+		if (!(a->flags & NFP_A_KEY) || !item->backend->is_set(e, a->id))
+			continue;
+		p = item->backend->get(e, a->id, &len);
+		h = nfp_seen_mix(h, &a->id, sizeof(a->id));
+		h = nfp_seen_mix(h, &len, sizeof(len));
+		if (p)
+			h = nfp_seen_mix(h, p, len);
+	}
+	if (nfp_seen_add(&el->seen, h))
 		el->repeated = true;
 	nfp_obj_encode_map_skip(el->x, el->item, e, el->skip);
 	el->count++;

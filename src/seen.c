@@ -23,7 +23,7 @@ void nfp_seen_release(struct nfp_seen *s)
 	nfp_seen_init(s);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
+uint64_t nfp_seen_mix(uint64_t h, const void *p, size_t len)
 {
 	const unsigned char *c = p;
 
@@ -63,17 +63,10 @@ static bool grow(struct nfp_seen *s)
 	return true;
 }
 
-bool nfp_seen_add(struct nfp_seen *s, const void *a, size_t alen, const void *b, size_t blen,
-		  uint32_t extra)
+bool nfp_seen_add(struct nfp_seen *s, uint64_t h)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
 	if ((s->n + 1) * 2 > s->cap && !grow(s))
 		return false;
-	h = fnv(h, &alen, sizeof(alen));
-	h = fnv(h, a, alen);
-	h = fnv(h, b, blen);
-	h = fnv(h, &extra, sizeof(extra));
 	if (!h)
 		h = 1;
 	if (insert(s->slots, s->cap, h))

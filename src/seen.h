@@ -21,9 +21,11 @@ struct nfp_seen {
 void nfp_seen_init(struct nfp_seen *s);
 void nfp_seen_clear(struct nfp_seen *s);
 void nfp_seen_release(struct nfp_seen *s);
-/* Adds the fingerprint of the bytes; true when it was there already.
- * Out of memory counts as "not seen" (the check is then skipped). */
-bool nfp_seen_add(struct nfp_seen *s, const void *a, size_t alen, const void *b, size_t blen,
-		  uint32_t extra);
+/* A fingerprint is built by mixing bytes into NFP_SEEN_START. */
+#define NFP_SEEN_START 0xcbf29ce484222325ULL
+uint64_t nfp_seen_mix(uint64_t h, const void *p, size_t len);
+/* Adds a fingerprint; true when it was there already. Out of memory
+ * counts as "not seen" (the check is then skipped). */
+bool nfp_seen_add(struct nfp_seen *s, uint64_t h);
 
 #endif /* NFP_SEEN_H */
