@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nfpgen import schema as schema_mod  # noqa: E402
 from nfpgen import c_enums, c_objects, c_ops, docs, elixir  # noqa: E402
+from nfpgen import nft_elixir, nft_schema  # noqa: E402
 from nfpgen.errors import SchemaError  # noqa: E402
 
 
@@ -43,6 +44,7 @@ def main(argv=None):
     root = os.path.dirname(os.path.abspath(args.schema))
     try:
         schema = schema_mod.load(args.schema)
+        nft = nft_schema.load(args.schema)
     except SchemaError as e:
         print(f"schema error: {e}", file=sys.stderr)
         return 1
@@ -55,18 +57,21 @@ def main(argv=None):
     if args.elixir_out:
         os.makedirs(args.elixir_out, exist_ok=True)
         files = elixir.emit_all(schema)
+        nft_module = nft_elixir.emit(nft)
+        if nft_module is not None:
+            files["nft_tables.ex"] = nft_module
         for name, content in files.items():
             write_if_changed(os.path.join(args.elixir_out, name), content)
         for stale in set(os.listdir(args.elixir_out)) - set(files):
             if stale.endswith(".ex"):
                 os.remove(os.path.join(args.elixir_out, stale))
     if args.docs_out:
-        write_if_changed(args.docs_out, docs.emit(schema))
+        write_if_changed(args.docs_out, docs.emit(schema) + nft_elixir.emit_docs(nft))
     if args.depfile:
         # Every schema file and generator module: a new or changed one
         # makes the build regenerate.
         here = os.path.dirname(os.path.abspath(__file__))
-        deps = [os.path.abspath(f) for f in schema.files]
+        deps = [os.path.abspath(f) for f in schema.files + nft.files]
         deps += [os.path.abspath(os.path.join(args.schema, d)) for d in ("objects", "expressions")]
         deps += [os.path.join(here, "nfpgen", f) for f in sorted(os.listdir(os.path.join(here, "nfpgen")))
                  if f.endswith(".py")]
