@@ -54,6 +54,12 @@ def _attr(name, value):
     return f"  @{name} {_lit(value, None, 2)}\n"
 
 
+def _groups(name, groups):
+    """A map of named groups (keys.yaml, exthdrs.yaml): string keys."""
+    items = [f'    "{g}" => {_lit(v, None, 4)}' for g, v in groups.items()]
+    return f"  @{name} %{{\n" + ",\n".join(items) + "\n  }\n"
+
+
 MODULEDOC = """\
 nft's language as data: datatypes, protocol header templates, extension
 headers and the keys of meta, ct, rt, fib, socket, osf, ipsec, numgen and
@@ -72,8 +78,8 @@ def emit(tables):
            f"  @moduledoc {_heredoc(MODULEDOC, 2)}\n\n"]
     out.append(_attr("datatypes", tables.datatypes))
     out.append(_attr("protocols", tables.protocols))
-    out.append(_attr("exthdrs", tables.exthdrs))
-    out.append(_attr("keys", tables.keys))
+    out.append(_groups("exthdrs", tables.exthdrs))
+    out.append(_groups("keys", tables.keys))
     out.append('''
   @datatype_by_name Map.new(@datatypes, &{&1.name, &1})
   @datatype_by_id @datatypes |> Enum.reject(&Map.get(&1, :alias)) |> Enum.reverse() |> Map.new(&{&1.id, &1})

@@ -35,7 +35,7 @@ DATATYPE_REQUIRED = ("name", "id", "format")
 BYTEORDERS = ("big", "host", "invalid")
 
 FIELD_KEYS = {"name": str, "offset": int, "len": int, "type": str, "byteorder": str,
-              "icmp-dep": str, "meta-key": str, "doc": str}
+              "icmp-dep": str, "meta-key": str, "doc": str, "index": int}
 FIELD_REQUIRED = ("name", "offset", "len", "type")
 
 PROTOCOL_KEYS = {"name": str, "desc": str, "base": (str, type(None)), "id": (int, type(None)),
@@ -49,12 +49,14 @@ BASES = ("ll", "nh", "th", "none", None)
 
 KEY_KEYS = {"name": str, "key": (str, int, type(None)), "type": str, "size": int,
             "byteorder": str, "unqualified": bool, "dir": str, "doc": str,
-            "family": (str, list), "base": str, "flags": list, "value": int}
+            "family": (str, list), "base": str, "flags": list, "value": int,
+            "kind": str, "family-from-context": bool, "flag": str, "ttl": (str, int),
+            "parse-unqualified": bool, "aliases": list, "level": (int, bool, str)}
 KEY_REQUIRED = ("name",)
 
 EXTHDR_KEYS = {"name": str, "type": (int, type(None)), "kind": (int, type(None)),
                "length": (int, type(None)), "fields": list, "doc": str, "desc": str,
-               "id": (int, type(None))}
+               "id": (int, type(None)), "routing-type": int, "block": int}
 
 
 class NftTables:
@@ -163,9 +165,10 @@ def _load_keys(t, path, raw):
         for i, k in enumerate(entries):
             where = f"{group}[{i}]"
             _check_entry(path, where, k, KEY_KEYS, KEY_REQUIRED)
-            if k["name"] in names:
+            ident = (k["name"], str(k.get("family")), k.get("kind"))
+            if ident in names:
                 raise SchemaError(path, where, f"duplicate key {k['name']!r}")
-            names.add(k["name"])
+            names.add(ident)
         t.keys[group] = entries
 
 

@@ -1,0 +1,281 @@
+defmodule NFTables.Port.Nft do
+  @moduledoc """
+  nft's own vocabulary, libnftables JSON, translated to and from the
+  port's low-level messages, in the BEAM and without a port.
+
+  A document is `%{nftables: [command | object, ...]}` with atom keys (the
+  JSON text form decodes to it with `NFTables.Port.Nft.Json`):
+
+      %{nftables: [
+        %{add: %{table: %{family: "inet", name: "fw"}}},
+        %{add: %{rule: %{family: "inet", table: "fw", chain: "input",
+                         expr: [%{match: %{op: "==",
+                                           left: %{payload: %{protocol: "tcp", field: "dport"}},
+                                           right: 22}},
+                                %{accept: nil}]}}}
+      ]}
+
+  - `to_messages/2` translates a document down to the messages
+    `NFTables.Port.commit/3` takes, doing what nft's evaluation does
+    (protocol dependencies, byte order, anonymous sets).
+  - `from_messages/2` translates messages, as `NFTables.Port.dump/1` and
+    `NFTables.Port.list/4` return them, up to the document `nft -j list
+    ruleset` prints, folding dependencies as nft's listing does.
+
+  Both are pure: users translate, validate and review rules in their own
+  unit tests with no port, no privilege and no kernel.
+
+  ## What the port's JSON adds to nft's
+
+  Where nft 1.0.6's JSON loses data, the port's JSON keeps it in an added
+  key, so that its own output loads back unchanged (see
+  `NFTables.Port.Nft.Objects` for the object keys). A rule whose
+  expressions the translator cannot name yet is kept as
+  `%{bytecode: [...]}` statements (the low-level expressions, byte data as
+  hex strings): lossless, and refused by nft itself.
+  """
+
+  alias NFTables.Port.Nft.{Error, Json, Value}
+  alias NFTables.Port.Nft.Rule.Up
+
+  @metainfo %{metainfo: %{version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1}}
+
+  @typedoc "A libnftables JSON document in Elixir terms (atom keys)."
+  @type document :: %{nftables: [map()]}
+
+  @doc "The metainfo object `nft -j` prints first."
+  @spec metainfo() :: map()
+  def metainfo, do: @metainfo
+
+  # ---------------------------------------------------------------------
+  # up: messages -> document
+
+  @doc """
+  Translates low-level messages (a dump's `msgs`, or objects as `list`
+  returns them wrapped as `{:add, type, attrs}`) to the document `nft -j
+  list ruleset` prints for them. Options: `metainfo: false` leaves out the
+  metainfo object.
+  """
+  @spec from_messages([NFTables.Port.msg()], keyword()) :: {:ok, document()} | {:error, map()}
+  def from_messages(msgs, opts \\ []) do
+    objects = up_objects(msgs)
+    objects = if Keyword.get(opts, :metainfo, true), do: [@metainfo | objects], else: objects
+    {:ok, %{nftables: objects}}
+  rescue
+    e in Error -> {:error, %{index: nil, path: e.path, message: e.message}}
+  end
+
+  @doc "As `from_messages/2`, raising on failure."
+  @spec from_messages!([NFTables.Port.msg()], keyword()) :: document()
+  def from_messages!(msgs, opts \\ []) do
+    case from_messages(msgs, opts) do
+      {:ok, doc} -> doc
+      {:error, e} -> raise Error, message: e.message, path: e.path
+    end
+  end
+
+  # nft's listing order: per table, the table, its stateful objects, its
+  # named sets, its flowtables, its chains, then the rules of every chain.
+  defp up_objects(msgs) do
+    sets = set_infos(msgs)
+
+    tables =
+      for {_verb, :table, a} <- msgs, do: {a.family, a.name}
+
+    grouped = Enum.group_by(msgs, fn {_v, _t, a} -> {Map.get(a, :family), Map.get(a, :table, Map.get(a, :name))} end)
+
+    Enum.flat_map(Enum.uniq(tables), fn key ->
+      group = Map.get(grouped, key, [])
+      {fam, tname} = key
+      tsets = Map.get(sets, key, %{})
+
+      {rules, others} = Enum.split_with(group, &match?({_, :rule, _}, &1))
+      table = for {_, :table, a} = m <- others, a.name == tname, do: m
+      chains = for {_, :chain, _} = m <- others, do: m
+      named_sets = for {_, :set, a} = m <- others, not anonymous?(a), do: m
+      flowtables = for {_, :flowtable, _} = m <- others, do: m
+      objs = for {_, t, _} = m <- others, t not in [:table, :chain, :set, :element, :flowtable, :rule], do: m
+
+      Enum.flat_map(table ++ objs ++ named_sets ++ flowtables ++ chains, &object_up(&1, tsets, group)) ++
+        Enum.map(rules, &rule_up(&1, fam, tsets))
+    end)
+  end
+
+  defp anonymous?(a), do: :anonymous in List.wrap(Map.get(a, :flags, []))
+
+  # Objects other than rules: NFTables.Port.Nft.Objects.
+  defp object_up(msg, sets, group) do
+    objects = NFTables.Port.Nft.Objects
+
+    if Code.ensure_loaded?(objects) and function_exported?(objects, :up, 2) do
+      case objects.up(msg, %{sets: sets, msgs: group}) do
+        nil -> []
+        list when is_list(list) -> list
+        obj -> [obj]
+      end
+    else
+      raise Error, "objects translation unavailable"
+    end
+  end
+
+  @doc false
+  # A rule message -> the rule object, its expressions translated; a rule
+  # the translator cannot name stays as bytecode.
+  def rule_up({_verb, :rule, a}, family, sets) do
+    exprs = Map.get(a, :exprs, [])
+
+    stmts =
+      try do
+        Up.translate(exprs, family, sets)
+      rescue
+        e in [Error, MatchError, FunctionClauseError, KeyError, ArgumentError, CaseClauseError] ->
+          [%{bytecode: %{reason: Exception.message(e), exprs: bytecode(exprs)}}]
+      end
+
+    rule = %{family: Atom.to_string(family), table: a.table, chain: a.chain}
+    rule = if Map.has_key?(a, :handle), do: Map.put(rule, :handle, a.handle), else: rule
+    rule = Map.put(rule, :expr, stmts)
+
+    rule =
+      case rule_comment(a) do
+        nil -> rule
+        c -> Map.put(rule, :comment, c)
+      end
+
+    %{rule: rule}
+  end
+
+  defp rule_comment(a) do
+    udata = NFTables.Port.Nft.Udata
+
+    with bin when is_binary(bin) <- Map.get(a, :userdata),
+         true <- Code.ensure_loaded?(udata) and function_exported?(udata, :rule_comment, 1) do
+      udata.rule_comment(bin)
+    else
+      _ -> comment_tlv(Map.get(a, :userdata))
+    end
+  end
+
+  # nft's rule user data: TLV {type u8, len u8, value}; type 0 the comment.
+  defp comment_tlv(<<0, len, value::binary-size(len), _::binary>>), do: String.trim_trailing(value, <<0>>)
+  defp comment_tlv(<<_t, len, _::binary-size(len), rest::binary>>), do: comment_tlv(rest)
+  defp comment_tlv(_), do: nil
+
+  defp bytecode(exprs) do
+    Enum.map(exprs, fn {kind, attrs} ->
+      %{Atom.to_string(kind) => Map.new(attrs, fn {k, v} -> {k, hexify(v)} end)}
+    end)
+  end
+
+  defp hexify(v) when is_binary(v) do
+    if String.printable?(v), do: v, else: "0x" <> Base.encode16(v, case: :lower)
+  end
+
+  defp hexify(v) when is_list(v), do: Enum.map(v, &hexify/1)
+  defp hexify({k, m}) when is_atom(k) and is_map(m), do: %{k => Map.new(m, fn {a, b} -> {a, hexify(b)} end)}
+  defp hexify(v), do: v
+
+  # What rules need to know of each set: key and data types, flags, and
+  # the elements of anonymous sets, decoded.
+  @doc false
+  def set_infos(msgs) do
+    elements =
+      Enum.reduce(msgs, %{}, fn
+        {_, :element, a}, acc ->
+          Map.update(acc, {a.family, a.table, a.set}, a.elements, &(&1 ++ a.elements))
+
+        _, acc ->
+          acc
+      end)
+
+    for {_, :set, a} <- msgs, reduce: %{} do
+      acc ->
+        info = set_info(a, Map.get(elements, {a.family, a.table, a.name}, []))
+        Map.update(acc, {a.family, a.table}, %{a.name => info}, &Map.put(&1, a.name, info))
+    end
+  end
+
+  @verdict_type 0xFFFFFF00
+
+  @doc false
+  def set_info(a, elements) do
+    flags = List.wrap(Map.get(a, :flags, []))
+
+    data_type =
+      case Map.get(a, :data_type) do
+        nil -> nil
+        @verdict_type -> "verdict"
+        id -> id |> Value.type_names(Map.get(a, :data_len)) |> single_or_list()
+      end
+
+    info = %{
+      name: a.name,
+      key_types: Value.type_names(Map.get(a, :key_type, 4), Map.get(a, :key_len)),
+      key_len: Map.get(a, :key_len, 0),
+      data_type: data_type,
+      data_len: Map.get(a, :data_len, 0),
+      obj_type: Map.get(a, :obj_type),
+      flags: flags,
+      anonymous: :anonymous in flags,
+      desc_size: Map.get(a, :desc_size, 0),
+      family: a.family,
+      userdata: Map.get(a, :userdata),
+      data_interval: false
+    }
+
+    objects = NFTables.Port.Nft.Objects
+
+    info =
+      if Code.ensure_loaded?(objects) and function_exported?(objects, :set_info, 1),
+        do: Map.merge(info, objects.set_info(a)),
+        else: info
+
+    if info.anonymous, do: Map.put(info, :elements_json, elements_up(info, elements)), else: info
+  end
+
+  # Plain (non-interval) elements only; intervals come from Elements.
+  defp simple_elements_up(info, elements) do
+    Enum.map(elements, fn e ->
+      key =
+        case {Map.get(e, :key), info.key_types} do
+          {nil, _} -> "*"
+          {k, [t]} -> Value.decode(t, k)
+          {k, ts} -> %{concat: decode_parts(ts, k)}
+        end
+
+      case info.data_type do
+        nil -> key
+        "verdict" -> [key, %{Map.get(e, :verdict) => if(Map.has_key?(e, :chain), do: %{target: e.chain})}]
+        t when is_binary(t) -> [key, Value.decode(t, Map.get(e, :data, <<>>))]
+        ts -> [key, %{concat: decode_parts(ts, Map.get(e, :data, <<>>))}]
+      end
+    end)
+  end
+
+  defp decode_parts(types, bin) do
+    {vals, _} =
+      Enum.map_reduce(types, bin, fn t, rest ->
+        n = Value.bytes(t)
+        n = if n == 0, do: byte_size(rest), else: n
+        <<v::binary-size(n), rest2::binary>> = rest
+        pad = min(Value.reg_bytes(n) - n, byte_size(rest2))
+        <<_::binary-size(pad), rest3::binary>> = rest2
+        {Value.decode(t, v), rest3}
+      end)
+
+    vals
+  end
+
+  defp single_or_list([one]), do: one
+  defp single_or_list(many), do: many
+
+  defp elements_up(info, elements) do
+    mod = NFTables.Port.Nft.Elements
+
+    if Code.ensure_loaded?(mod) and function_exported?(mod, :up, 2) do
+      mod.up(info, elements)
+    else
+      simple_elements_up(info, elements)
+    end
+  end
+end
