@@ -12,7 +12,7 @@ defmodule NFTables.Port.Nft.Tables do
   """
 
   @datatypes [
-    %{name: "invalid", id: 0, desc: "invalid", size: 0, byteorder: :invalid, format: :integer},
+    %{name: "invalid", id: 0, desc: "invalid", size: 0, byteorder: :invalid, format: :invalid},
     %{
       name: "verdict",
       id: 1,
@@ -953,7 +953,8 @@ defmodule NFTables.Port.Nft.Tables do
           len: 32,
           type: "integer",
           byteorder: :big,
-          icmp_dep: :"icmp6-pptr"
+          icmp_dep: :"icmp6-pptr",
+          text_name: "param-problem"
         },
         %{
           name: "mtu",

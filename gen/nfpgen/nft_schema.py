@@ -35,7 +35,8 @@ DATATYPE_REQUIRED = ("name", "id", "format")
 BYTEORDERS = ("big", "host", "invalid")
 
 FIELD_KEYS = {"name": str, "offset": int, "len": int, "type": str, "byteorder": str,
-              "icmp-dep": str, "meta-key": str, "doc": str, "index": int}
+              "icmp-dep": str, "meta-key": str, "doc": str, "index": int,
+              "text-name": str}
 FIELD_REQUIRED = ("name", "offset", "len", "type")
 
 PROTOCOL_KEYS = {"name": str, "desc": str, "base": (str, type(None)), "id": (int, type(None)),

@@ -19,7 +19,7 @@ defmodule NFTables.Port.NftRulesUpTest do
   @moduletag timeout: 600_000
 
   @shared Path.expand("../../../shared/testdata/rulesets", __DIR__)
-  @at_least 46
+  @at_least 55
 
   defp in_netns(ns, args) do
     System.cmd("ip", ["netns", "exec", ns | args], stderr_to_stdout: true)

@@ -35,7 +35,7 @@ defmodule NFTables.Port.Nft do
   hex strings): lossless, and refused by nft itself.
   """
 
-  alias NFTables.Port.Nft.{Error, Json, Value}
+  alias NFTables.Port.Nft.{Error, Value}
   alias NFTables.Port.Nft.Rule.Up
 
   @metainfo %{metainfo: %{version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1}}
@@ -46,6 +46,169 @@ defmodule NFTables.Port.Nft do
   @doc "The metainfo object `nft -j` prints first."
   @spec metainfo() :: map()
   def metainfo, do: @metainfo
+
+  # ---------------------------------------------------------------------
+  # down: document -> messages
+
+  @verbs ~w(add create insert replace delete destroy flush reset)a
+  @objects [:table, :chain, :rule, :set, :map, :element, :flowtable, :counter, :quota, :limit,
+            :"ct helper", :"ct timeout", :"ct expectation", :secmark, :synproxy, :ruleset]
+
+  @doc """
+  Translates a document to low-level messages for `NFTables.Port.commit/3`.
+
+  Answers `{:ok, msgs, origins}`, `origins` giving for each message the
+  index of the document's command it came from (a kernel error on message
+  `k` is the command `Enum.at(origins, k)`), or `{:error, %{index: i, path:
+  [...], message: m}}` naming the command and the place inside it that does
+  not translate. Objects given without a command (as `nft -j list` prints
+  them) are added. `list` commands are not messages: see
+  `NFTables.Port.commit/3`.
+
+  Options: `sets`, what is known of sets already in the kernel
+  (`%{{family, table} => %{name => set_info}}`), for rules that use them.
+  """
+  @spec to_messages(document() | [map()], keyword()) ::
+          {:ok, [NFTables.Port.msg()], [non_neg_integer()]} | {:error, map()}
+  def to_messages(doc, opts \\ [])
+
+  def to_messages(%{nftables: cmds}, opts) when is_list(cmds), do: to_messages(cmds, opts)
+
+  def to_messages(cmds, opts) when is_list(cmds) do
+    known = doc_sets(cmds, Keyword.get(opts, :sets, %{}))
+
+    cmds
+    |> Enum.with_index()
+    |> Enum.reduce_while({:ok, [], [], 0x4E465000}, fn {cmd, i}, {:ok, msgs, origins, next_id} ->
+      case command_down(cmd, known, next_id) do
+        {:ok, new, next_id} ->
+          {:cont, {:ok, msgs ++ new, origins ++ List.duplicate(i, length(new)), next_id}}
+
+        {:error, path, message} ->
+          {:halt, {:error, %{index: i, path: path, message: message}}}
+      end
+    end)
+    |> case do
+      {:ok, msgs, origins, _} -> {:ok, msgs, origins}
+      err -> err
+    end
+  end
+
+  def to_messages(other, _opts) do
+    {:error, %{index: nil, path: [], message: "expected %{nftables: [...]}, got: #{inspect(other, limit: 5)}"}}
+  end
+
+  defp command_down(%{metainfo: _}, _known, id), do: {:ok, [], id}
+
+  defp command_down(%{} = cmd, known, id) when map_size(cmd) == 1 do
+    case Map.to_list(cmd) do
+      [{verb, %{} = obj}] when verb in @verbs -> object_down(verb, obj, known, id, [verb])
+      [{:list, _}] -> {:ok, [], id}
+      [{obj, _} = pair] when obj in @objects -> object_down(:add, Map.new([pair]), known, id, [])
+      [{k, _}] -> {:error, [k], "unknown command or object #{inspect(to_string(k))} (commands: #{Enum.join(@verbs ++ [:list], ", ")})"}
+    end
+  end
+
+  defp command_down(cmd, _known, _id), do: {:error, [], "a command must be an object with one key, got: #{inspect(cmd, limit: 5)}"}
+
+  defp object_down(verb, %{rule: r}, known, id, path) when verb in [:add, :create, :insert, :replace] do
+    with {:ok, family} <- family_atom(r, path ++ [:rule]),
+         :ok <- require_keys(r, [:table, :chain], path ++ [:rule]) do
+      {exprs, set_msgs, id} =
+        NFTables.Port.Nft.Rule.Down.translate(Map.get(r, :expr, []),
+          family: family,
+          table: r.table,
+          sets: Map.get(known, {family, r.table}, %{}),
+          first_set_id: id
+        )
+
+      attrs = %{family: family, table: r.table, chain: r.chain, exprs: exprs}
+      attrs = put_opt(attrs, :userdata, rule_udata(Map.get(r, :comment)))
+
+      attrs =
+        case verb do
+          :replace -> put_opt(attrs, :handle, Map.get(r, :handle))
+          :insert -> put_opt(attrs, :position, Map.get(r, :handle))
+          _ -> put_opt(attrs, :position, Map.get(r, :handle) && Map.get(r, :position))
+        end
+
+      {:ok, set_msgs ++ [{port_verb(verb), :rule, attrs}], id}
+    end
+  rescue
+    e in Error -> {:error, path ++ [:rule | e.path], e.message}
+  end
+
+  defp object_down(verb, obj, known, id, path) do
+    objects = NFTables.Port.Nft.Objects
+
+    if Code.ensure_loaded?(objects) and function_exported?(objects, :down, 3) do
+      case objects.down(verb, obj, %{sets: known}) do
+        {:ok, msgs} -> {:ok, msgs, id}
+        {:error, p, m} -> {:error, path ++ p, m}
+      end
+    else
+      {:error, path, "objects translation unavailable"}
+    end
+  end
+
+  defp port_verb(:insert), do: :insert
+  defp port_verb(:replace), do: :replace
+  defp port_verb(v), do: v
+
+  defp family_atom(%{family: f}, path) when is_binary(f) do
+    if f in ~w(ip ip6 inet arp bridge netdev),
+      do: {:ok, String.to_existing_atom(f)},
+      else: {:error, path ++ [:family], "unknown family #{inspect(f)} (known: ip, ip6, inet, arp, bridge, netdev)"}
+  end
+
+  defp family_atom(_, path), do: {:error, path ++ [:family], "missing family"}
+
+  defp require_keys(m, keys, path) do
+    case Enum.find(keys, &(not Map.has_key?(m, &1))) do
+      nil -> :ok
+      k -> {:error, path ++ [k], "missing #{k}"}
+    end
+  end
+
+  defp put_opt(m, _k, nil), do: m
+  defp put_opt(m, k, v), do: Map.put(m, k, v)
+
+  # nft's rule user data: the comment as TLV type 0, NUL-terminated.
+  defp rule_udata(nil), do: nil
+  defp rule_udata(c) when is_binary(c), do: <<0, byte_size(c) + 1>> <> c <> <<0>>
+
+  # What the document itself says of its sets (for rules that use them),
+  # over what the caller knows of the kernel's.
+  defp doc_sets(cmds, known) do
+    Enum.reduce(cmds, known, fn cmd, acc ->
+      obj =
+        case cmd do
+          %{add: o} -> o
+          %{create: o} -> o
+          o -> o
+        end
+
+      case obj do
+        %{set: %{family: f, table: t, name: n} = s} -> put_set(acc, f, t, n, s)
+        %{map: %{family: f, table: t, name: n} = s} -> put_set(acc, f, t, n, s)
+        _ -> acc
+      end
+    end)
+  end
+
+  defp put_set(acc, f, t, n, s) when is_binary(f) do
+    key = {String.to_existing_atom(f), t}
+    info = %{key_types: List.wrap(Map.get(s, :type, "integer")), data_type: json_data_type(Map.get(s, :map))}
+    Map.update(acc, key, %{n => info}, &Map.put(&1, n, info))
+  rescue
+    ArgumentError -> acc
+  end
+
+  defp put_set(acc, _f, _t, _n, _s), do: acc
+
+  defp json_data_type(nil), do: nil
+  defp json_data_type([one]), do: one
+  defp json_data_type(t), do: t
 
   # ---------------------------------------------------------------------
   # up: messages -> document

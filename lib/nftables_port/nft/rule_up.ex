@@ -25,7 +25,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
   @base_of %{link: @ll, network: @nh, transport: @th, inner: 4}
   @base_name %{@ll => "ll", @nh => "nh", @th => "th", 4 => "ih"}
 
-  defstruct family: :inet, regs: %{}, out: [], pctx: %{}, poff: %{}, pdeps: %{}, sets: %{}, n: 0, icmp: nil
+  defstruct family: :inet, regs: %{}, out: [], pctx: %{}, poff: %{}, pstack: %{}, pdeps: %{}, sets: %{}, n: 0, icmp: nil
 
   @doc """
   Translates `exprs` (the `exprs` of a low-level rule) of a rule in
@@ -97,6 +97,8 @@ defmodule NFTables.Port.Nft.Rule.Up do
 
   defp reg32(r) when r in 1..4, do: 8 + (r - 1) * 4
   defp reg32(r), do: r
+
+  defp put_reg32(st, r32, item), do: %{st | regs: Map.put(st.regs, r32, item)}
 
   defp put_reg(st, reg, item), do: %{st | regs: Map.put(st.regs, reg32(reg), item)}
 
@@ -237,9 +239,27 @@ defmodule NFTables.Port.Nft.Rule.Up do
 
       dreg ->
         {kjson, st} = key_json_pp(st, key, set)
-        data_type = Map.get(set, :data_type, "integer")
+        data_type =
+          case Map.get(set, :data_types) do
+            [_, _ | _] = ts -> ts
+            _ -> Map.get(set, :data_type, "integer")
+          end
+
         json = %{map: %{key: kjson, data: set_json(st, a.set, set)}}
-        put_reg(st, dreg, %{k: :map, json: json, type: data_type, len: Map.get(set, :data_len, 4)})
+        data_len = Map.get(set, :data_len, 4)
+        item = %{k: :map, json: json, type: data_type, len: data_len}
+        st = put_reg(st, dreg, item)
+
+        # concatenated data (nat's address . port): the later parts are
+        # registers of the same map
+        case data_type do
+          [_ | rest] when rest != [] ->
+            first = data_type |> hd() |> Value.reg_bytes()
+            put_reg32(st, reg32(dreg) + div(first, 4), %{k: :map_part, of: item, len: data_len - first})
+
+          _ ->
+            st
+        end
     end
   end
 
@@ -313,7 +333,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
 
     json = if stmts == [], do: json, else: Map.put(json, :stmt, stmts)
 
-    if meter?(set) do
+    if meter?(set) and stmts != [] and not Map.has_key?(a, :sreg_data) do
       emit(st, %{meter: %{key: kjson, stmt: meter_stmt(stmts), size: Map.get(set, :desc_size, 0), name: a.set_name}})
     else
       emit(st, %{op => json})
@@ -353,6 +373,29 @@ defmodule NFTables.Port.Nft.Rule.Up do
     put_reg(st, dreg, %{k: :socket, json: %{socket: j}, type: k.type, len: div(k.size + 7, 8)})
   end
 
+  defp expr({:xfrm, %{dreg: dreg, key: key} = a}, st) do
+    k = Tables.key_by_atom("ipsec", key) || raise(Error, "ipsec key #{inspect(key)}")
+    j = %{key: k.name}
+    j = if Map.get(k, :family), do: Map.put(j, :family, k.family), else: j
+    j = Map.merge(j, %{dir: Atom.to_string(Map.get(a, :dir, :in)), spnum: Map.get(a, :spnum, 0)})
+    put_reg(st, dreg, %{k: :xfrm, json: %{ipsec: j}, type: k.type, len: div(k.size + 7, 8)})
+  end
+
+  defp expr({:osf, %{dreg: dreg} = a}, st) do
+    key = if :version in List.wrap(Map.get(a, :flags, [])), do: "version", else: "name"
+    k = Tables.key("osf", key) || raise(Error, "osf key #{key}")
+    j = %{key: key}
+
+    j =
+      case Map.get(a, :ttl, :strict) do
+        :loose -> Map.put(j, :ttl, "loose")
+        :skip -> Map.put(j, :ttl, "skip")
+        _ -> j
+      end
+
+    put_reg(st, dreg, %{k: :osf, json: %{osf: j}, type: k.type, len: div(k.size + 7, 8)})
+  end
+
   defp expr({:numgen, %{dreg: dreg} = a}, st) do
     k = Tables.key_by_atom("numgen", a.type) || raise(Error, "numgen type #{inspect(a.type)}")
     j = %{mode: k.name, mod: a.modulus}
@@ -390,7 +433,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     j
   end
 
-  defp meter?(set), do: Map.get(set, :meter, false)
+  defp meter?(set), do: Map.get(set, :anonymous, false)
 
   defp meter_stmt([one]), do: one
   defp meter_stmt(many), do: many
@@ -540,15 +583,25 @@ defmodule NFTables.Port.Nft.Rule.Up do
   # The header fields a payload load covers, in the current protocol
   # context: [{proto, field}], or nil when the protocol or a field is
   # unknown.
-  defp resolve_payload(st, %{base: base, offset: off0, len: len}) do
+  defp resolve_payload(st, %{base: base, offset: off0, len: len} = item) do
     off = off0 - Map.get(st.poff, base, 0)
 
     with proto when is_binary(proto) <- Map.get(st.pctx, base),
-         %{} = p <- Tables.protocol(proto) do
+         %{} = p <- Tables.protocol(proto),
+         true <- off >= 0 do
       cover(p, off, off + len * 8, [])
     else
-      _ -> th_fallback(base, off, len)
+      _ -> lower_header(st, item) || th_fallback(base, off, len)
     end
+  end
+
+  # A field of a header below a stacked one (ether below vlan).
+  defp lower_header(st, %{base: base, offset: off, len: len}) do
+    Enum.find_value(Map.get(st.pstack, base, []), fn {name, start} ->
+      p = Tables.protocol(name)
+      rel = off - start
+      if rel >= 0 and rel + len * 8 <= header_bits(p), do: cover(p, rel, rel + len * 8, [])
+    end)
   end
 
   # Transport ports without a known protocol: nft's `th` pseudo header.
@@ -640,9 +693,13 @@ defmodule NFTables.Port.Nft.Rule.Up do
           st = %{st | pctx: Map.put(st.pctx, b, up.name)}
 
           st =
-            if b == base,
-              do: %{st | poff: Map.update(st.poff, b, header_bits(p), &(&1 + header_bits(p)))},
-              else: st
+            if b == base do
+              start = Map.get(st.poff, b, 0)
+              %{st | poff: Map.put(st.poff, b, start + header_bits(p)),
+                     pstack: Map.update(st.pstack, b, [{p.name, start}], &[{p.name, start} | &1])}
+            else
+              st
+            end
           store_dependency(st, store_base)
       end
     else
@@ -922,6 +979,11 @@ defmodule NFTables.Port.Nft.Rule.Up do
   # The JSON of a key expression, and the state with dependencies folded.
   defp key_json_pp(st, %{k: :concat, parts: parts}, _set), do: concat_json_pp(st, parts)
 
+  defp key_json_pp(st, %{k: :binop, inner: %{k: :payload}} = item, _set) do
+    {%{concat: [j]}, st} = concat_json_pp(st, [item])
+    {j, st}
+  end
+
   defp key_json_pp(st, %{k: :payload} = item, _set) do
     {j, _t, st} = payload_left(st, item)
     {j, st}
@@ -935,6 +997,12 @@ defmodule NFTables.Port.Nft.Rule.Up do
         %{k: :payload} = item, st ->
           {j, _t, st} = payload_left(st, item)
           {j, st}
+
+        %{k: :binop, inner: %{k: :payload} = inner, mask: mask} = item, st ->
+          case bitfield_st(st, inner, mask) do
+            {p, f} -> {payload_json(p, f), kill_dependency(st, p, f, inner.base)}
+            nil -> {value_json(item, "integer", 0), st}
+          end
 
         item, st ->
           {value_json(item, item_type(item), 0), st}
@@ -1099,6 +1167,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     end
   end
 
+  defp objref_key(s) when is_binary(s), do: s |> String.replace("_", " ") |> objref_key_s()
   defp objref_key(:counter), do: :counter
   defp objref_key(:quota), do: :quota
   defp objref_key(:limit), do: :limit
@@ -1110,9 +1179,17 @@ defmodule NFTables.Port.Nft.Rule.Up do
   defp objref_key(:tunnel), do: :tunnel
   defp objref_key(other), do: raise(Error, "objref of type #{inspect(other)}")
 
+  @objref_names %{"counter" => :counter, "quota" => :quota, "limit" => :limit, "ct helper" => :"ct helper",
+                  "ct timeout" => :"ct timeout", "ct expectation" => :"ct expectation", "secmark" => :secmark,
+                  "synproxy" => :synproxy, "tunnel" => :tunnel}
+
+  defp objref_key_s(s), do: Map.get(@objref_names, s) || raise(Error, "objref of type #{inspect(s)}")
+
   # nft keeps a nat statement's family only in inet tables.
+  # (and when the port comes from the address map: nft's is_nat_proto_map).
   defp nat_json(st, a) do
-    family = if st.family == :inet, do: Map.get(a, :family), else: nil
+    proto_map = is_integer(Map.get(a, :reg_proto_min)) and map_part?(st, a.reg_proto_min)
+    family = if st.family == :inet or proto_map, do: Map.get(a, :family), else: nil
     j = nat_common(st, a, family)
     %{a.type => j}
   end
@@ -1134,6 +1211,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     j =
       case {Map.get(a, :reg_proto_min), Map.get(a, :reg_proto_max)} do
         {nil, _} -> j
+        {r, _} when is_integer(r) and r > 0 -> if map_part?(st, r), do: j, else: port_json(st, j, r, Map.get(a, :reg_proto_max))
         {r, nil} -> Map.put(j, :port, value_json(get_reg!(st, r), "inet_service", 0))
         {r, r} -> Map.put(j, :port, value_json(get_reg!(st, r), "inet_service", 0))
         {r1, r2} ->
@@ -1155,6 +1233,14 @@ defmodule NFTables.Port.Nft.Rule.Up do
       end
 
     if j == %{}, do: nil, else: j
+  end
+
+  defp map_part?(st, r), do: match?(%{k: :map_part}, Map.get(st.regs, reg32(r)))
+
+  defp port_json(st, j, r, r2) when r2 in [nil, r], do: Map.put(j, :port, value_json(get_reg!(st, r), "inet_service", 0))
+
+  defp port_json(st, j, r1, r2) do
+    Map.put(j, :port, %{range: [value_json(get_reg!(st, r1), "inet_service", 0), value_json(get_reg!(st, r2), "inet_service", 0)]})
   end
 
   defp reject_json(_st, a) do
