@@ -280,11 +280,47 @@ defmodule NFTables.Port do
   A kernel error names the failing message:
   `{:error, %{index: i, errno: :enoent, message: "..."}}`.
   """
+  @spec commit(server(), [msg()] | binary() | NFTables.Port.Nft.document()) ::
+          :ok | {:ok, term()} | {:error, term()}
+  def commit(server, msgs), do: commit(server, msgs, [])
+
+  @doc """
+  Commits nft's own vocabulary, libnftables JSON, as the original
+  NFTables.Port did: `json` is JSON text (`{"nftables": [...]}`) or the
+  same document as Elixir terms (`%{nftables: [...]}`). The third
+  argument is a timeout (ms) or options (`timeout:`, `genid:`).
+
+  The document's commands are one transaction. JSON text answers
+  `{:ok, ""}` for writes and `{:ok, json}` when the document has `list`
+  commands (as `nft -j list ...` prints); the Elixir-terms document answers
+  `:ok` and `{:ok, document}`. Failures: `{:error, %{index: i, errno:
+  atom, message: m}}` (the kernel refused command `i` of the document),
+  `{:error, %{index: i, path: [...], message: m}}` (command `i` does not
+  translate; `path` leads to the place inside it). See
+  `NFTables.Port.Nft`.
+  """
+  @spec commit(server(), binary() | NFTables.Port.Nft.document(), timeout() | keyword()) ::
+          :ok | {:ok, term()} | {:error, term()}
+  def commit(server, json, opts) when is_binary(json) do
+    with {:ok, opts} <- nft_opts(opts),
+         {:ok, doc} <- json_doc(json) do
+      case NFTables.Port.Nft.Commit.run(server, doc, opts) do
+        :ok -> {:ok, ""}
+        {:ok, doc} -> {:ok, NFTables.Port.Nft.Json.encode(doc)}
+        {:error, _} = e -> e
+      end
+    end
+  end
+
+  def commit(server, %{nftables: _} = doc, opts) do
+    with {:ok, opts} <- nft_opts(opts), do: NFTables.Port.Nft.Commit.run(server, doc, opts)
+  end
+
   @spec commit(server(), [msg()], [commit_option()] | map()) ::
           :ok
           | {:ok, [non_neg_integer() | nil]}
           | {:error, map() | String.t() | :generation_changed}
-  def commit(server, msgs, opts \\ []) do
+  def commit(server, msgs, opts) do
     with :ok <- check_msgs(msgs),
          {:ok, opts} <- options_map("commit", opts, [:echo, :genid, :timeout]),
          :ok <- check_commit_options(opts) do
@@ -307,7 +343,14 @@ defmodule NFTables.Port do
           {:ok, [map()]} | {:ok, %{genid: non_neg_integer(), objects: [map()]}} | {:error, term()}
   def list(server, type, filter \\ %{}, opts \\ []) do
     {with_genid, opts} = Keyword.pop(List.wrap(opts), :with_genid, false)
+    {format, opts} = Keyword.pop(opts, :format)
 
+    if format == :nft,
+      do: NFTables.Port.Nft.Commit.list_nft(server, type, filter, opts),
+      else: list_low(server, type, filter, opts, with_genid)
+  end
+
+  defp list_low(server, type, filter, opts, with_genid) do
     with :ok <- check_type(type),
          {:ok, filter} <- filter_map(filter),
          {:ok, timeout} <- timeout_option("list", opts) do
@@ -327,10 +370,15 @@ defmodule NFTables.Port do
   @spec get(server(), atom(), map() | keyword(), timeout: timeout()) ::
           {:ok, map()} | {:error, term()}
   def get(server, type, keys, opts \\ []) do
+    {format, opts} = Keyword.pop(List.wrap(opts), :format)
+
     with :ok <- check_type(type),
          {:ok, keys} <- filter_map(keys),
          {:ok, timeout} <- timeout_option("get", opts) do
-      call(server, :get, [type, keys], timeout)
+      case {format, call(server, :get, [type, keys], timeout)} do
+        {:nft, {:ok, obj}} -> NFTables.Port.Nft.Commit.get_nft(server, type, obj, opts)
+        {_, reply} -> reply
+      end
     end
   end
 
@@ -344,8 +392,13 @@ defmodule NFTables.Port do
   @spec dump(server(), timeout: timeout()) ::
           {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, String.t()}
   def dump(server, opts \\ []) do
+    {format, opts} = Keyword.pop(List.wrap(opts), :format)
+
     with {:ok, timeout} <- timeout_option("dump", opts) do
-      call(server, :dump, [], timeout)
+      case format do
+        :nft -> NFTables.Port.Nft.Commit.dump_nft(server, opts)
+        _ -> call(server, :dump, [], timeout)
+      end
     end
   end
 
@@ -383,6 +436,19 @@ defmodule NFTables.Port do
   end
 
   ## GenServer callbacks
+
+  defp nft_opts(t) when is_integer(t) or t == :infinity, do: {:ok, [timeout: t]}
+  defp nft_opts(opts) when is_list(opts), do: {:ok, Keyword.take(opts, [:timeout, :genid])}
+  defp nft_opts(opts) when is_map(opts), do: nft_opts(Map.to_list(opts))
+  defp nft_opts(other), do: {:error, "commit: expected a timeout or options, got: #{inspect(other)}"}
+
+  defp json_doc(json) do
+    case NFTables.Port.Nft.Json.decode(json) do
+      {:ok, %{nftables: _} = doc} -> {:ok, doc}
+      {:ok, other} -> {:error, %{index: nil, path: [], message: "expected {\"nftables\": [...]}, got: #{inspect(other, limit: 5)}"}}
+      {:error, m} -> {:error, %{index: nil, path: [], message: m}}
+    end
+  end
 
   @impl GenServer
   def init(config) do

@@ -41,7 +41,7 @@ defmodule NFTables.Port.Nft.Json do
     defp null, do: :null
   else
     defp raw_decode(text), do: :jiffy.decode(text, [:return_maps])
-    defp raw_encode(term), do: :jiffy.encode(term)
+    defp raw_encode(term), do: term |> :jiffy.encode() |> IO.iodata_to_binary()
     defp null, do: :null
   end
 

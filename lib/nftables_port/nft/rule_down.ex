@@ -288,7 +288,8 @@ defmodule NFTables.Port.Nft.Rule.Down do
     bit_in = rem(off, 8)
     nbytes = div(bit_in + f.len + 7, 8)
     attrs = %{base: @base_atom[base], offset: byte_off, len: nbytes, dreg: reg}
-    info = %{type: f.type, len: nbytes, load: {:payload, attrs}, proto: p, field: f, base: base}
+    info = %{type: f.type, len: nbytes, load: {:payload, attrs}, proto: p, field: f, base: base,
+             byteorder: Map.get(f, :byteorder, :big)}
 
     info =
       if bit_in != 0 or rem(f.len, 8) != 0 do
@@ -319,14 +320,14 @@ defmodule NFTables.Port.Nft.Rule.Down do
     k = key!(st, "meta", key)
     st = meta_dependency(st, k)
     attrs = %{key: k.key, dreg: reg}
-    {[{:meta, attrs}], %{type: k.type, len: div(k.size + 7, 8), load: {:meta, attrs}, meta: k.key}, st}
+    {[{:meta, attrs}], %{type: k.type, len: div(k.size + 7, 8), load: {:meta, attrs}, meta: k.key, byteorder: Map.get(k, :byteorder, :host)}, st}
   end
 
   defp load(st, %{ct: %{key: key} = c}, reg) do
     k = key!(st, "ct", key)
     attrs = %{key: k.key, dreg: reg}
     attrs = if Map.has_key?(c, :dir), do: Map.put(attrs, :dir, String.to_existing_atom(c.dir)), else: attrs
-    {[{:ct, attrs}], %{type: k.type, len: div(k.size + 7, 8), load: {:ct, attrs}}, st}
+    {[{:ct, attrs}], %{type: k.type, len: div(k.size + 7, 8), load: {:ct, attrs}, byteorder: Map.get(k, :byteorder, :host)}, st}
   end
 
   defp load(st, %{rt: %{key: key}}, reg) do
@@ -404,7 +405,7 @@ defmodule NFTables.Port.Nft.Rule.Down do
       end)
 
     len = Enum.reduce(infos, 0, &(Value.reg_bytes(&1.len) + &2))
-    {exprs, %{concat: Enum.map(infos, & &1.type), infos: infos, len: len}, st}
+    {exprs, %{concat: Enum.map(infos, & &1.type), infos: infos, len: len, byteorder: :invalid}, st}
   end
 
   defp load(st, %{map: %{key: key, data: data}}, reg) do
@@ -604,11 +605,13 @@ defmodule NFTables.Port.Nft.Rule.Down do
       key_len: key_len(kinfo),
       data_type: data_type,
       flags: [:anonymous, :constant] ++ if(interval, do: [:interval], else: []) ++ if(map? and not Map.has_key?(extra, :obj_type), do: [:map], else: []) ++ if(Map.has_key?(extra, :obj_type), do: [:object], else: []),
-      obj_type: Map.get(extra, :obj_type)
+      obj_type: Map.get(extra, :obj_type),
+      key_byteorder: Map.get(kinfo, :byteorder, :invalid),
+      data_byteorder: data_byteorder(data_type)
     }
 
-    set_msg = anon_set_msg(st, name, id, info, length(elems))
     elements = elements_down(st, info, elems)
+    set_msg = anon_set_msg(st, name, id, info, elements)
     elem_msg = {:add, :element, %{family: st.family, table: st.table, set: name, set_id: id, elements: elements}}
     {name, id, %{st | msgs: [elem_msg, set_msg | st.msgs], next_id: id + 1}}
   end
@@ -622,6 +625,11 @@ defmodule NFTables.Port.Nft.Rule.Down do
   defp interval_elem?(%{elem: %{val: v}}), do: interval_elem?(v)
   defp interval_elem?(s) when is_binary(s), do: String.ends_with?(s, "*") and s != "*"
   defp interval_elem?(_), do: false
+
+  defp data_byteorder(nil), do: nil
+  defp data_byteorder("verdict"), do: :invalid
+  defp data_byteorder(t) when is_binary(t), do: Value.byteorder(t)
+  defp data_byteorder(_), do: :invalid
 
   defp data_types(nil), do: nil
   defp data_types("verdict"), do: nil
@@ -641,17 +649,27 @@ defmodule NFTables.Port.Nft.Rule.Down do
   defp key_len(%{concat: _, len: len}), do: len
   defp key_len(%{len: len}), do: len
 
-  defp anon_set_msg(st, name, id, info, n) do
+  # The set nft creates for an anonymous set or map (mnl_nft_set_add):
+  # size = the elements it sends, concatenated intervals described field
+  # by field, user data with the byte orders and auto-merge of intervals.
+  defp anon_set_msg(st, name, id, info, elements) do
+    interval = :interval in info.flags
+    concat = length(info.key_types) > 1
+    flags = if interval and concat, do: Enum.sort([:concat | info.flags]), else: Enum.sort(info.flags)
+
     attrs = %{
       family: st.family,
       table: st.table,
       name: name,
       id: id,
-      flags: info.flags,
+      flags: flags,
       key_type: Value.type_id(info.key_types),
       key_len: info.key_len,
-      desc_size: n
+      desc_size: length(elements)
     }
+
+    attrs = if interval and concat, do: Map.put(attrs, :desc_concat, :binary.list_to_bin(info.field_len || [])), else: attrs
+    map_data = info.data_type != nil and info.obj_type == nil
 
     attrs =
       case info.data_type do
@@ -661,9 +679,25 @@ defmodule NFTables.Port.Nft.Rule.Down do
         ts -> Map.merge(attrs, %{data_type: Value.type_id(ts), data_len: Enum.reduce(ts, 0, &(Value.reg_bytes(&1) + &2))})
       end
 
-    attrs = if info.obj_type, do: Map.put(attrs, :obj_type, info.obj_type), else: attrs
-    {:add, :set, attrs}
+    attrs = if info.obj_type, do: Map.put(attrs, :obj_type, object_type_id(info.obj_type)), else: attrs
+
+    udata =
+      NFTables.Port.Nft.Udata.set_down(%{
+        key_byteorder: info.key_byteorder,
+        map_data: map_data and info.data_type != "verdict",
+        has_data: map_data,
+        data_byteorder: info.data_byteorder,
+        data_interval: false,
+        merge: interval and not concat
+      })
+
+    {:add, :set, Map.put(attrs, :userdata, udata)}
   end
+
+  @object_types %{counter: 1, quota: 2, ct_helper: 3, limit: 4, connlimit: 5, tunnel: 6,
+                  ct_timeout: 7, secmark: 8, ct_expect: 9, synproxy: 10}
+
+  defp object_type_id(t) when is_atom(t), do: Map.fetch!(@object_types, t)
 
   defp elements_down(st, info, elems) do
     mod = NFTables.Port.Nft.Elements
@@ -981,12 +1015,23 @@ defmodule NFTables.Port.Nft.Rule.Down do
     if constant?(key), do: fail(st, "a set update needs a key expression"), else: load(st, key, reg)
   end
 
+  # A meter is a dynamic set of its own, created with the rule (nft names
+  # it and flags it anonymous and dynamic).
   defp meter(st, m) do
     name = Map.fetch!(m, :name)
-    {kexprs, _info, st} = load(st, m.key, 1)
-    inner = m.stmt
-    {sexprs, _} = stmt(inner, %{st | pre: []})
-    {kexprs ++ [{:dynset, %{op: :add, sreg_key: 1, set_name: name, exprs: sexprs}}], st}
+    {kexprs, info, st} = load(st, m.key, 1)
+    {sexprs, _} = stmt(m.stmt, %{st | pre: []})
+    id = st.next_id
+    types = Map.get(info, :concat) || [info.type]
+
+    set =
+      {:add, :set,
+       %{family: st.family, table: st.table, name: name, id: id, flags: [:anonymous, :eval],
+         key_type: Value.type_id(types), key_len: info.len, desc_size: Map.get(m, :size, 0),
+         userdata: NFTables.Port.Nft.Udata.set_down(%{key_byteorder: Map.get(info, :byteorder, :invalid)})}}
+
+    st = %{st | msgs: [set | st.msgs], next_id: id + 1}
+    {kexprs ++ [{:dynset, %{op: :add, sreg_key: 1, set_name: name, set_id: id, exprs: sexprs}}], st}
   end
 
   # nft merges matches of adjacent header bytes into one load and one
