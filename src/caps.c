@@ -30,6 +30,7 @@
 
 #include "caps.h"
 #include "etf.h"
+#include "sandbox.h"
 
 int nfp_caps_check_binary(const char *path)
 {
@@ -89,6 +90,11 @@ static bool cap_effective(cap_value_t c)
 	return v == CAP_SET;
 }
 
+bool nfp_netns_needs_userns(const char *netns)
+{
+	return netns && strcmp(netns, "new") == 0 && !cap_effective(CAP_SYS_ADMIN);
+}
+
 static int new_netns(void)
 {
 	uid_t uid = getuid();
@@ -118,7 +124,7 @@ static int new_netns(void)
 
 int nfp_netns_enter(const char *netns)
 {
-	char path[256];
+	char path[sizeof("/run/netns/") + 256];
 	int fd;
 
 	if (!netns)
@@ -127,6 +133,11 @@ int nfp_netns_enter(const char *netns)
 		return new_netns();
 	if (!netns[0] || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0) {
 		fprintf(stderr, "error: bad network namespace name '%s'\n", netns);
+		return -1;
+	}
+	if (strlen(netns) > 255) {
+		fprintf(stderr, "error: network namespace name of %zu bytes: at most 255\n",
+			strlen(netns));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/run/netns/%s", netns);
@@ -242,7 +253,7 @@ void nfp_caps_encode(ei_x_buff *x)
 {
 	cap_t caps = cap_get_proc();
 
-	ei_x_encode_map_header(x, 8);
+	ei_x_encode_map_header(x, 13);
 	nfp_enc_atom(x, "effective");
 	encode_set(x, caps, CAP_EFFECTIVE, 0);
 	nfp_enc_atom(x, "permitted");
@@ -259,6 +270,8 @@ void nfp_caps_encode(ei_x_buff *x)
 	nfp_enc_atom(x, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 ? "true" : "false");
 	nfp_enc_atom(x, "pid");
 	nfp_enc_u64(x, (uint64_t)getpid());
+	nfp_identity_encode(x);
+	nfp_seccomp_encode(x);
 	if (caps)
 		cap_free(caps);
 }

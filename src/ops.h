@@ -18,6 +18,12 @@ int nfp_op_ping(struct nfp_req *req);
 int nfp_op_self_check(struct nfp_req *req);
 int nfp_op_genid(struct nfp_req *req);
 
+/* ops_sysctl.c */
+int nfp_op_sysctl_get(struct nfp_req *req);
+int nfp_op_sysctl_set(struct nfp_req *req);
+/* ops_test.c (the test build only) */
+int nfp_op_test_forbidden_call(struct nfp_req *req);
+
 /* ops_handle.c */
 struct nfp_handle;
 struct nfp_obj;
