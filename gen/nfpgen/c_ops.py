@@ -17,7 +17,13 @@ def emit(schema, root):
         if op.test_only:
             out.append("#endif")
     out.append("};\n")
-    out.append("const size_t nfp_nops = sizeof(nfp_ops) / sizeof(nfp_ops[0]);")
+    n_all = len(schema.ops)
+    n_port = len([op for op in schema.ops if not op.test_only])
+    if n_all != n_port:
+        out.append(f"#ifdef NFP_TEST_BUILD\nconst size_t nfp_nops = {n_all};\n#else")
+    out.append(f"const size_t nfp_nops = {n_port};")
+    if n_all != n_port:
+        out.append("#endif")
     return "\n".join(out) + "\n"
 
 

@@ -129,22 +129,39 @@ defmodule NFTables.BadInputTest do
   end
 
   describe "frame length" do
-    test "a frame longer than --max-frame: named with its size and the limit; skipped" do
+    # A length prefix over --max-frame means the stream's framing is
+    # broken (the GenServer never sends such a frame): the port answers
+    # the error, says so on stderr and exits with status 3, which the
+    # GenServer turns into {:port_exit, 3} and its supervisor into a
+    # restart. Skipping the announced bytes would lose every later request
+    # to a garbage length such as 0xFFFFFFFF (security probe, item 4).
+    @desync "the stream cannot be trusted after it: exiting with status 3"
+
+    defp assert_desync_exit!(rp, len, max) do
+      assert {3, stderr} = RawPort.wait_exit(rp)
+
+      assert stderr ==
+               "port_nftables: a frame of #{len} bytes is over the limit of #{max} bytes " <>
+                 "(--max-frame); " <> @desync <> "\n"
+    end
+
+    test "a frame longer than --max-frame: named with its size and the limit, then exit 3" do
       rp = open!(extra: ["--max-frame", "1024"])
 
       # Any 5000 bytes: the port never looks at them.
       RawPort.send_raw(rp, :binary.copy(<<0xAB>>, 5000))
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["5000", "1024", "limit"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, 5000, 1024)
+    end
 
-      # A well-formed request that is too large is skipped the same way:
-      # it is not executed.
+    test "a well-formed request that is too large is not executed" do
+      rp = open!(extra: ["--max-frame", "1024"])
       big = :erlang.term_to_binary({77, :table_alloc, [:binary.copy("x", 2000)]})
       RawPort.send_raw(rp, big)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["#{byte_size(big)}", "1024"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, byte_size(big), 1024)
     end
 
     test "a frame of exactly --max-frame bytes is accepted, one byte more is not" do
@@ -161,44 +178,43 @@ defmodule NFTables.BadInputTest do
       RawPort.send_raw(rp, exact)
       assert {^id, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["ping", "takes 0 arguments, got 1"])
+      assert_alive(rp)
 
       over = frame_of.(1025)
       assert byte_size(over) == 1025
       RawPort.send_raw(rp, over)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["1025", "1024"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, 1025, 1024)
     end
 
-    test "the oversize frame's bytes are skipped even when the next frame follows in the same write" do
+    test "a garbage length (0xFFFFFFFF) followed by requests in the same write: the requests are not run" do
       rp = open!(packet: 0, extra: ["--max-frame", "1024"])
-      ping = :erlang.term_to_binary({5, :ping, []})
+      alloc = :erlang.term_to_binary({5, :table_alloc, []})
 
-      RawPort.send_raw(rp, [
-        <<3000::32>>,
-        # Bytes that would look like frames if they were not skipped.
-        :binary.copy(<<0, 0, 0, 0>>, 750),
-        <<byte_size(ping)::32>>,
-        ping
-      ])
-
+      RawPort.send_raw(rp, [<<0xFFFFFFFF::32>>, <<byte_size(alloc)::32>>, alloc])
       assert {nil, {:error, message}} = RawPort.recv(rp)
-      assert_mentions(message, ["3000", "1024"])
-      assert RawPort.recv(rp) == {5, {:ok, :pong}}
-      # The skipped bytes produced nothing else.
-      assert RawPort.request(rp, :ping, [], id: 6) == {:ok, :pong}
+      assert_mentions(message, ["4294967295", "1024"])
+      # Nothing else: the request after the broken prefix is never read as one.
+      assert_desync_exit!(rp, 4_294_967_295, 1024)
     end
 
-    test "an oversize frame that arrives a byte at a time is skipped too" do
+    test "an oversize length that arrives a byte at a time: the same" do
       rp = open!(packet: 0, extra: ["--max-frame", "16"])
-      RawPort.send_raw(rp, <<100::32>>)
+      for <<byte <- <<100::32>> >>, do: RawPort.send_raw(rp, <<byte>>)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["100", "16"])
-      for _ <- 1..100, do: RawPort.send_raw(rp, <<131>>)
-      ping = :erlang.term_to_binary({9, :ping, []})
-      assert byte_size(ping) <= 16
-      RawPort.send_raw(rp, [<<byte_size(ping)::32>>, ping])
-      assert RawPort.recv(rp) == {9, {:ok, :pong}}
+      assert_desync_exit!(rp, 100, 16)
+    end
+
+    test "the GenServer: a server whose port desynchronised stops with {:port_exit, 3}" do
+      Process.flag(:trap_exit, true)
+      {:ok, pid} = NFTables.Port.start_link(netns: :new, max_frame: 64)
+      os_pid = NFTables.Port.os_pid(pid)
+      ref = Process.monitor(pid)
+      # Someone else writes a broken prefix into the port's stdin.
+      File.write!("/proc/#{os_pid}/fd/0", <<0xFFFFFFFF::32>>)
+      assert_receive {:DOWN, ^ref, :process, ^pid, {:port_exit, 3}}, 10_000
     end
 
     test "the default limit is 512 MiB (536870912 bytes), as docs/protocol.md says" do
@@ -207,9 +223,7 @@ defmodule NFTables.BadInputTest do
       RawPort.send_raw(rp, <<536_870_913::32>>)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["536870913", "536870912"])
-      # Skipping the announced bytes, it is in the middle of a frame at EOF.
-      assert {0, stderr} = RawPort.close(rp)
-      assert stderr =~ "in the middle of a frame"
+      assert_desync_exit!(rp, 536_870_913, 536_870_912)
     end
 
     test "a zero-length frame is answered, also as raw bytes" do
