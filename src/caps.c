@@ -90,6 +90,13 @@ static bool cap_effective(cap_value_t c)
 	return v == CAP_SET;
 }
 
+static bool own_userns;
+
+bool nfp_netns_own_userns(void)
+{
+	return own_userns;
+}
+
 bool nfp_netns_needs_userns(const char *netns)
 {
 	return netns && strcmp(netns, "new") == 0 && !cap_effective(CAP_SYS_ADMIN);
@@ -108,6 +115,12 @@ static int new_netns(void)
 		fprintf(stderr, "error: cannot create a network namespace: %s\n", strerror(errno));
 		return -1;
 	}
+	/* The maps are files of /proc/self, which a non-dumpable process
+	 * (after setuid, or an exec that gained capabilities) does not own.
+	 * Dumpable for these writes: ptrace by another process of this uid
+	 * still needs every capability this one holds; caps.c sets it back
+	 * to 0 before the first request. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
 	if (write_file("/proc/self/setgroups", "deny") < 0 ||
 	    write_file("/proc/self/uid_map", map) < 0) {
@@ -119,6 +132,7 @@ static int new_netns(void)
 		fprintf(stderr, "error: cannot map the user namespace: %s\n", strerror(errno));
 		return -1;
 	}
+	own_userns = true;
 	return 0;
 }
 
@@ -253,7 +267,7 @@ void nfp_caps_encode(ei_x_buff *x)
 {
 	cap_t caps = cap_get_proc();
 
-	ei_x_encode_map_header(x, 13);
+	ei_x_encode_map_header(x, 14);
 	nfp_enc_atom(x, "effective");
 	encode_set(x, caps, CAP_EFFECTIVE, 0);
 	nfp_enc_atom(x, "permitted");

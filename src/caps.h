@@ -26,6 +26,8 @@ void nfp_caps_encode(ei_x_buff *x);
 /* True when `netns` makes the port unshare a user namespace (no
  * CAP_SYS_ADMIN for a plain network namespace). */
 bool nfp_netns_needs_userns(const char *netns);
+/* True once nfp_netns_enter() made a user namespace of the port's own. */
+bool nfp_netns_own_userns(void);
 
 /* identity.c: started as root, switch to user/group (NULL: nobody,
  * nogroup), keeping the permitted capabilities for nfp_caps_drop(). Not

@@ -126,6 +126,9 @@ void nfp_identity_encode(ei_x_buff *x)
 
 	getresuid(&r, &e, &s);
 	getresgid(&rg, &eg, &sg);
+	/* :own: uid 0 there is the user that started the port, outside. */
+	nfp_enc_atom(x, "user_namespace");
+	nfp_enc_atom(x, nfp_netns_own_userns() ? "own" : "caller");
 	nfp_enc_atom(x, "uid");
 	nfp_enc_u64(x, e);
 	nfp_enc_atom(x, "gid");

@@ -130,10 +130,11 @@ int main(int argc, char **argv)
 	ei_init();
 	if (nfp_caps_check_binary("/proc/self/exe") < 0)
 		return 1;
-	/* A root port that must unshare a user namespace (no CAP_SYS_ADMIN)
+	/* Not root: nothing to switch (and --user is an error, said now). A
+	 * root port that must unshare a user namespace (no CAP_SYS_ADMIN)
 	 * becomes nobody first, so that its uid 0 there is nobody outside. */
-	if (root && nfp_netns_needs_userns(netns)) {
-		if (nfp_identity_drop(true, user, group) < 0)
+	if (!root || nfp_netns_needs_userns(netns)) {
+		if (nfp_identity_drop(root, user, group) < 0)
 			return 1;
 		switched = true;
 	}

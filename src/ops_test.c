@@ -10,7 +10,7 @@
  *   :open_passwd   open("/etc/passwd", O_RDONLY)
  *   :write_passwd  open("/etc/passwd", O_WRONLY | O_APPEND) (what uid 0 may
  *                  do without any capability, and nobody may not)
- *   :escape_sysctl openat(/proc/sys/net, "../../etc/passwd", O_NOFOLLOW)
+ *   :escape_sysctl openat(/proc/sys/net, "../../../etc/passwd", O_NOFOLLOW)
  *   :execve        execve("/bin/true")
  * It answers {:ok, :allowed} when the call succeeded, or the errno.
  */
@@ -43,7 +43,7 @@ int nfp_op_test_forbidden_call(struct nfp_req *req)
 	} else if (strcmp(what, "write_passwd") == 0) {
 		fd = open("/etc/passwd", O_WRONLY | O_APPEND | O_CLOEXEC);
 	} else if (strcmp(what, "escape_sysctl") == 0) {
-		fd = openat(nfp_sysctl_open_dir(), "../../etc/passwd", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(nfp_sysctl_open_dir(), "../../../etc/passwd", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	} else if (strcmp(what, "execve") == 0) {
 		char *const argv[] = { "true", NULL };
 
