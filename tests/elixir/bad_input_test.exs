@@ -201,7 +201,7 @@ defmodule NFTables.BadInputTest do
 
     test "an oversize length that arrives a byte at a time: the same" do
       rp = open!(packet: 0, extra: ["--max-frame", "16"])
-      for <<byte <- <<100::32>> >>, do: RawPort.send_raw(rp, <<byte>>)
+      for <<(byte <- <<100::32>>)>>, do: RawPort.send_raw(rp, <<byte>>)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["100", "16"])
       assert_desync_exit!(rp, 100, 16)

@@ -131,7 +131,9 @@ defmodule NFTables.SandboxTest do
           ] do
         err = stderr_file()
 
-        assert Port.start_link([path: built_port!(), netns: :new, command_prefix: stderr_to(err)] ++ opts) ==
+        assert Port.start_link(
+                 [path: built_port!(), netns: :new, command_prefix: stderr_to(err)] ++ opts
+               ) ==
                  {:error, {:port_exit, 1}}
 
         assert File.read!(err) == message
@@ -140,7 +142,12 @@ defmodule NFTables.SandboxTest do
       err = stderr_file()
       nobody = stderr_to(err) ++ ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
-      assert Port.start_link(path: built_port!(), netns: :new, user: "daemon", command_prefix: nobody) ==
+      assert Port.start_link(
+               path: built_port!(),
+               netns: :new,
+               user: "daemon",
+               command_prefix: nobody
+             ) ==
                {:error, {:port_exit, 1}}
 
       assert File.read!(err) ==
@@ -208,6 +215,7 @@ defmodule NFTables.SandboxTest do
 
     test "the installed port has neither the test op nor --no-sandbox" do
       pid = start_port!(path: built_port!())
+
       assert Port.call(pid, :test_forbidden_call, [:execve]) ==
                {:error, "unknown op :test_forbidden_call"}
 
@@ -222,9 +230,18 @@ defmodule NFTables.SandboxTest do
       dir = tmp_dir!()
       ns = netns!()
       path = copy_port!(dir, 0o750, true)
-      pid = start_port_exactly!(path: path, command_prefix: unprivileged_prefix(ns, Path.join(dir, "e")))
+
+      pid =
+        start_port_exactly!(
+          path: path,
+          command_prefix: unprivileged_prefix(ns, Path.join(dir, "e"))
+        )
+
       assert proc_status!(Port.os_pid(pid))["Seccomp"] == "2"
-      assert {:ok, %{seccomp: :filter, uid: 65_534, user_namespace: :caller}} = Control.self_check(pid)
+
+      assert {:ok, %{seccomp: :filter, uid: 65_534, user_namespace: :caller}} =
+               Control.self_check(pid)
+
       assert Port.commit(pid, table_msgs("fcaps")) == :ok
 
       plain = copy_port!(tmp_dir!(), 0o755, false)
@@ -264,7 +281,10 @@ defmodule NFTables.SandboxTest do
 
       assert {:ok, [_]} = Port.list(pid, :rule, %{family: :inet, table: "w"})
       assert {:ok, %{msgs: [_, _, _]}} = Port.dump(pid)
-      assert {:error, %{errno: :enoent}} = Port.commit(pid, [{:delete, :table, %{family: :inet, name: "x"}}])
+
+      assert {:error, %{errno: :enoent}} =
+               Port.commit(pid, [{:delete, :table, %{family: :inet, name: "x"}}])
+
       assert {:ok, sock} = Netlink.socket_open(pid)
       assert Netlink.socket_close(pid, sock) == :ok
       assert NFTables.Port.Sysctl.set(pid, "net.ipv4.conf.all.rp_filter", 1) == :ok
