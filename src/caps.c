@@ -2,17 +2,24 @@
 /*
  * Capabilities and namespaces.
  *
- * At start, in this order:
+ * At start, in this order (main.c calls each):
  *   1. refuse a binary with file capabilities that "other" may run;
  *   2. enter the requested network namespace, while privileges allow it
  *      (a new one inside a new user namespace when not privileged);
- *   3. clear the ambient set, so nothing is handed to children;
- *   4. drop every capability but CAP_NET_ADMIN from the bounding set, where
+ *   3. started as root: become nobody/nogroup (or --user/--group), keeping
+ *      the permitted set for the steps below (identity.c; before step 2
+ *      when step 2 unshares a user namespace);
+ *   4. clear the ambient set, so nothing is handed to children;
+ *   5. drop every capability but CAP_NET_ADMIN from the bounding set, where
  *      CAP_SETPCAP allows it;
- *   5. set effective = permitted = {CAP_NET_ADMIN} (or nothing, with a
+ *   6. set effective = permitted = {CAP_NET_ADMIN} (or nothing, with a
  *      warning, when it was not permitted), inheritable = {};
- *   6. PR_SET_NO_NEW_PRIVS = 1: no exec can gain privileges again;
- *   7. PR_SET_DUMPABLE = 0: no core dumps, no ptrace by the same user.
+ *   7. PR_SET_NO_NEW_PRIVS = 1: no exec can gain privileges again;
+ *   8. PR_SET_DUMPABLE = 0: no core dumps, no ptrace by the same user;
+ *   9. open what the loop needs: the signalfd and the directory
+ *      /proc/sys/net (sysctl), main.c;
+ *  10. Landlock and the seccomp allow-list (seccomp.c): from here on no
+ *      other file, no other socket, no other system call.
  * At shutdown CAP_NET_ADMIN goes as well.
  */
 #define _GNU_SOURCE
@@ -185,10 +192,10 @@ void nfp_caps_drop(void)
 		cap_get_flag(caps, CAP_SETPCAP, CAP_PERMITTED, &can_setpcap);
 	}
 
-	/* 3. Nothing ambient. */
+	/* 4. Nothing ambient. */
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
-	/* 4. Bounding set: needs CAP_SETPCAP in the effective set. */
+	/* 5. Bounding set: needs CAP_SETPCAP in the effective set. */
 	if (caps && can_setpcap == CAP_SET) {
 		cap_set_flag(caps, CAP_EFFECTIVE, 1, &setpcap, CAP_SET);
 		if (cap_set_proc(caps) == 0) {
@@ -200,7 +207,7 @@ void nfp_caps_drop(void)
 	if (caps)
 		cap_free(caps);
 
-	/* 5. CAP_NET_ADMIN alone, or nothing. */
+	/* 6. CAP_NET_ADMIN alone, or nothing. */
 	caps = cap_init();
 	if (caps && permitted == CAP_SET) {
 		cap_set_flag(caps, CAP_PERMITTED, 1, &keep, CAP_SET);
@@ -218,7 +225,7 @@ void nfp_caps_drop(void)
 	if (caps)
 		cap_free(caps);
 
-	/* 6. and 7. */
+	/* 7. and 8. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fprintf(stderr, "warning: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)

@@ -795,7 +795,7 @@ defmodule NFTables.SecurityTest do
   defp run_doc_command({:not_run, _reason}, _command, ctx), do: ctx
 
   defp run_doc_command(kind, command, ctx)
-       when kind in [:grep_cap, :grep_no_new_privs, :getpcaps] do
+       when kind in [:grep_cap, :grep_no_new_privs, :grep_seccomp, :grep_uid, :getpcaps] do
     ctx = with_port(ctx)
     {_pid, os_pid} = ctx.port
     command = ctx |> then(&substitute(command, &1)) |> String.replace("<pid>", "#{os_pid}")
@@ -809,6 +809,12 @@ defmodule NFTables.SecurityTest do
 
         :grep_no_new_privs ->
           "NoNewPrivs:\t1\n"
+
+        :grep_seccomp ->
+          "Seccomp:\t2\nSeccomp_filters:\t1\n"
+
+        :grep_uid ->
+          "Uid:\t65534\t65534\t65534\t65534\n"
 
         :getpcaps ->
           "#{os_pid}: cap_net_admin=ep\n"
@@ -1034,18 +1040,24 @@ defmodule NFTables.SecurityDocsTest do
     words = [
       "refuse",
       "namespace",
+      "nobody",
       "ambient",
       "bounding",
       "effective",
       "NO_NEW_PRIVS",
-      "DUMPABLE"
+      "DUMPABLE",
+      "/proc/sys/net",
+      "seccomp"
     ]
 
     [_, caps_list] =
-      Regex.run(~r/At start, in this order:\n(.*?)\n \* At shutdown/s, read!("src/caps.c"))
+      Regex.run(
+        ~r/At start, in this order \(main.c calls each\):\n(.*?)\n \* At shutdown/s,
+        read!("src/caps.c")
+      )
 
     caps_steps =
-      Regex.scan(~r/^ \*\s+(\d)\. (.*?)(?=^ \*\s+\d\.|\z)/ms, caps_list, capture: :all_but_first)
+      Regex.scan(~r/^ \*\s+(\d+)\. (.*?)(?=^ \*\s+\d+\.|\z)/ms, caps_list, capture: :all_but_first)
 
     [_, doc_list] =
       Regex.run(
@@ -1053,7 +1065,7 @@ defmodule NFTables.SecurityDocsTest do
         read!("docs/security.md")
       )
 
-    doc_steps = Regex.scan(~r/^(\d)\. (.*?)(?=^\d\.|\z)/ms, doc_list, capture: :all_but_first)
+    doc_steps = Regex.scan(~r/^(\d+)\. (.*?)(?=^\d+\.|\z)/ms, doc_list, capture: :all_but_first)
 
     assert length(caps_steps) == length(words)
     assert length(doc_steps) == length(words)
@@ -1081,6 +1093,13 @@ defmodule NFTables.SecurityDocsTest do
     assert doc =~ "at most #{frame} MiB (#{String.to_integer(frame) * 1024 * 1024} bytes)"
     assert doc =~ "At most #{handles} handles"
     assert doc =~ "(the limit is #{handles})"
+
+    [_, mib] =
+      Regex.run(~r/#define NFP_MAX_HANDLE_BYTES \((\d+)ull << 20\)/, read!("src/handles.h"))
+
+    assert doc =~ "#{mib} MiB (#{String.to_integer(mib) * 1024 * 1024} bytes)"
+    [_, socks] = Regex.run(~r/#define NFP_MAX_SOCKETS (\d+)/, read!("src/handles.h"))
+    assert doc =~ "at most #{socks} sockets"
 
     assert read!("docs/protocol.md") =~
              "default #{String.to_integer(frame) * 1024 * 1024}, #{frame} MiB"
