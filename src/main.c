@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 	if (nfp_sysctl_open_dir() < 0)
 		fprintf(stderr, "warning: cannot open /proc/sys/net: %s (sysctl ops will fail)\n",
 			strerror(errno));
-	if (sandbox && nfp_seccomp_install(nfp_sysctl_open_dir(), NULL, 0) < 0)
+	if (sandbox && nfp_seccomp_install(nfp_sysctl_open_dir(), NULL, 0, 0) < 0)
 		return 1;
 
 	nfp_reader_init(&reader, max_frame);

@@ -10,11 +10,15 @@
 
 #include <ei.h>
 
+/* For a test harness around the port's code (the fuzzer), never for the
+ * port: no Landlock, and files may be opened and stat'ed (the harness
+ * reads and writes its corpus); everything else as for the port. */
+#define NFP_SANDBOX_HARNESS 1u
+
 /* sysctl_dirfd: the descriptor of /proc/sys/net that openat() may use
- * (-1: none). extra: more system calls allowed as they are (for a test
- * harness around the port's code, never for the port). 0 or -1 after
- * printing why. */
-int nfp_seccomp_install(int sysctl_dirfd, const int *extra, size_t nextra);
+ * (-1: none). extra: more system calls allowed as they are (a harness's
+ * own needs). 0 or -1 after printing why. */
+int nfp_seccomp_install(int sysctl_dirfd, const int *extra, size_t nextra, unsigned flags);
 /* The self_check entries: seccomp (:filter or :off), landlock (ABI or :off). */
 void nfp_seccomp_encode(ei_x_buff *x);
 
