@@ -163,9 +163,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			SCMP_SYS(ftruncate), SCMP_SYS(fsync), SCMP_SYS(pread64),
 			SCMP_SYS(pwrite64), SCMP_SYS(getcwd), SCMP_SYS(prlimit64),
 			SCMP_SYS(getrlimit), SCMP_SYS(setrlimit),
-			/* LeakSanitizer stops the world with a ptrace()ing thread;
-			 * libFuzzer and ASan run llvm-symbolizer for their reports. */
-			SCMP_SYS(fork), SCMP_SYS(vfork), SCMP_SYS(execve),
+			/* LeakSanitizer stops the world with a ptrace()ing thread. */
 			SCMP_SYS(ptrace), SCMP_SYS(waitid), SCMP_SYS(sched_getparam),
 		};
 
