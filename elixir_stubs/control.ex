@@ -14,7 +14,7 @@ defmodule NFTables.Port.Control do
   end
 
   @doc ~S"""
-  Reports the port's own security state as the process sees it: the effective, permitted, inheritable, ambient and bounding capability sets (lists of capability atoms), `no_new_privs` and `dumpable`, and the pid.
+  Reports the port's own security state as the process sees it: the effective, permitted, inheritable, ambient and bounding capability sets (lists of capability atoms), `no_new_privs` and `dumpable`, the pid, the `uid`, `gid` and supplementary `groups` it runs as (in its `user_namespace`: `:caller`'s, or `:own` under `netns: :new` without privilege, where uid 0 is the starting user outside), `seccomp` (`:filter` once the system-call filter is on) and `landlock` (the Landlock ABI version confining its file access, or `:off`).
   """
   @spec self_check(GenServer.server()) :: {:ok, map()}
   def self_check(server, timeout \\ nil) do

@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nfpgen import schema as schema_mod  # noqa: E402
-from nfpgen import c_enums, c_objects, c_ops, docs, elixir  # noqa: E402
+from nfpgen import c_enums, c_objects, c_ops, c_sysctl, docs, elixir  # noqa: E402
 from nfpgen import nft_elixir, nft_schema  # noqa: E402
 from nfpgen.errors import SchemaError  # noqa: E402
 
@@ -56,6 +56,7 @@ def main(argv=None):
         write_if_changed(os.path.join(args.c_out, "nfp_objects.c"), c_objects.emit(schema, root))
         write_if_changed(os.path.join(args.c_out, "nfp_ops.c"), c_ops.emit(schema, root))
         write_if_changed(os.path.join(args.c_out, "nfp_tables.h"), c_ops.emit_header(schema, root))
+        write_if_changed(os.path.join(args.c_out, "nfp_sysctl.c"), c_sysctl.emit(schema, root))
     if args.elixir_out:
         os.makedirs(args.elixir_out, exist_ok=True)
         files = elixir.emit_all(schema)

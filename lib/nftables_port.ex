@@ -80,12 +80,14 @@ defmodule NFTables.Port do
           | {:timeout, timeout()}
           | {:max_frame, pos_integer()}
           | {:command_prefix, [String.t()]}
+          | {:user, String.t() | non_neg_integer()}
+          | {:group, String.t() | non_neg_integer()}
 
   @typedoc "An option of `commit/3` and `restore/3`."
   @type commit_option ::
           {:echo, boolean()} | {:genid, non_neg_integer()} | {:timeout, timeout()}
 
-  @start_options [:name, :path, :netns, :timeout, :max_frame, :command_prefix]
+  @start_options [:name, :path, :netns, :timeout, :max_frame, :command_prefix, :user, :group]
 
   ## Starting and stopping
 
@@ -111,6 +113,12 @@ defmodule NFTables.Port do
       (e.g. `["setpriv", "--reuid=nobody", ...]`, `["valgrind", ...]`,
       `["strace", "-o", file, ...]`): the first is found on `PATH`, the
       port binary and its arguments follow the rest.
+    * `:user`, `:group` - a port started as root switches to this user and
+      group (names or ids; `--user`, `--group`) after entering its
+      namespace, keeping CAP_NET_ADMIN alone. Default: `nobody` and
+      `nogroup` (with `:user` alone, that user's own group). uid or gid 0
+      is refused; a port not started as root refuses them (it runs as its
+      user already). See docs/security.md.
 
   The server counts as started once the port has answered a `:ping`, so
   the port has set up its namespace by the time `start_link/1` returns.
@@ -724,6 +732,12 @@ defmodule NFTables.Port do
 
   defp valid_option?({:command_prefix, prefix}),
     do: is_list(prefix) and Enum.all?(prefix, &(is_binary(&1) and &1 != ""))
+
+  defp valid_option?({key, id}) when key in [:user, :group] and is_integer(id), do: id >= 0
+
+  defp valid_option?({key, name}) when key in [:user, :group] and is_binary(name),
+    do: name != "" and not String.contains?(name, <<0>>)
+
   defp valid_option?(_option), do: false
 
   @spec resolve_path([option()]) :: {:ok, Path.t()} | {:error, term()}
@@ -754,7 +768,16 @@ defmodule NFTables.Port do
         :error -> []
       end
 
-    {:ok, netns ++ max_frame}
+    identity =
+      Enum.flat_map([user: "--user", group: "--group"], fn {key, flag} ->
+        case Keyword.fetch(opts, key) do
+          {:ok, id} when is_integer(id) -> [flag, Integer.to_string(id)]
+          {:ok, name} -> [flag, name]
+          :error -> []
+        end
+      end)
+
+    {:ok, netns ++ max_frame ++ identity}
   end
 
   @spec executable_file?(Path.t()) :: boolean()

@@ -2,17 +2,24 @@
 /*
  * Capabilities and namespaces.
  *
- * At start, in this order:
+ * At start, in this order (main.c calls each):
  *   1. refuse a binary with file capabilities that "other" may run;
  *   2. enter the requested network namespace, while privileges allow it
  *      (a new one inside a new user namespace when not privileged);
- *   3. clear the ambient set, so nothing is handed to children;
- *   4. drop every capability but CAP_NET_ADMIN from the bounding set, where
+ *   3. started as root: become nobody/nogroup (or --user/--group), keeping
+ *      the permitted set for the steps below (identity.c; before step 2
+ *      when step 2 unshares a user namespace);
+ *   4. clear the ambient set, so nothing is handed to children;
+ *   5. drop every capability but CAP_NET_ADMIN from the bounding set, where
  *      CAP_SETPCAP allows it;
- *   5. set effective = permitted = {CAP_NET_ADMIN} (or nothing, with a
+ *   6. set effective = permitted = {CAP_NET_ADMIN} (or nothing, with a
  *      warning, when it was not permitted), inheritable = {};
- *   6. PR_SET_NO_NEW_PRIVS = 1: no exec can gain privileges again;
- *   7. PR_SET_DUMPABLE = 0: no core dumps, no ptrace by the same user.
+ *   7. PR_SET_NO_NEW_PRIVS = 1: no exec can gain privileges again;
+ *   8. PR_SET_DUMPABLE = 0: no core dumps, no ptrace by the same user;
+ *   9. open what the loop needs: the signalfd and the directory
+ *      /proc/sys/net (sysctl), main.c;
+ *  10. Landlock and the seccomp allow-list (seccomp.c): from here on no
+ *      other file, no other socket, no other system call.
  * At shutdown CAP_NET_ADMIN goes as well.
  */
 #define _GNU_SOURCE
@@ -30,6 +37,7 @@
 
 #include "caps.h"
 #include "etf.h"
+#include "sandbox.h"
 
 int nfp_caps_check_binary(const char *path)
 {
@@ -89,6 +97,18 @@ static bool cap_effective(cap_value_t c)
 	return v == CAP_SET;
 }
 
+static bool own_userns;
+
+bool nfp_netns_own_userns(void)
+{
+	return own_userns;
+}
+
+bool nfp_netns_needs_userns(const char *netns)
+{
+	return netns && strcmp(netns, "new") == 0 && !cap_effective(CAP_SYS_ADMIN);
+}
+
 static int new_netns(void)
 {
 	uid_t uid = getuid();
@@ -102,6 +122,12 @@ static int new_netns(void)
 		fprintf(stderr, "error: cannot create a network namespace: %s\n", strerror(errno));
 		return -1;
 	}
+	/* The maps are files of /proc/self, which a non-dumpable process
+	 * (after setuid, or an exec that gained capabilities) does not own.
+	 * Dumpable for these writes: ptrace by another process of this uid
+	 * still needs every capability this one holds; caps.c sets it back
+	 * to 0 before the first request. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
 	if (write_file("/proc/self/setgroups", "deny") < 0 ||
 	    write_file("/proc/self/uid_map", map) < 0) {
@@ -113,12 +139,13 @@ static int new_netns(void)
 		fprintf(stderr, "error: cannot map the user namespace: %s\n", strerror(errno));
 		return -1;
 	}
+	own_userns = true;
 	return 0;
 }
 
 int nfp_netns_enter(const char *netns)
 {
-	char path[256];
+	char path[sizeof("/run/netns/") + 256];
 	int fd;
 
 	if (!netns)
@@ -127,6 +154,11 @@ int nfp_netns_enter(const char *netns)
 		return new_netns();
 	if (!netns[0] || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0) {
 		fprintf(stderr, "error: bad network namespace name '%s'\n", netns);
+		return -1;
+	}
+	if (strlen(netns) > 255) {
+		fprintf(stderr, "error: network namespace name of %zu bytes: at most 255\n",
+			strlen(netns));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/run/netns/%s", netns);
@@ -160,10 +192,10 @@ void nfp_caps_drop(void)
 		cap_get_flag(caps, CAP_SETPCAP, CAP_PERMITTED, &can_setpcap);
 	}
 
-	/* 3. Nothing ambient. */
+	/* 4. Nothing ambient. */
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
-	/* 4. Bounding set: needs CAP_SETPCAP in the effective set. */
+	/* 5. Bounding set: needs CAP_SETPCAP in the effective set. */
 	if (caps && can_setpcap == CAP_SET) {
 		cap_set_flag(caps, CAP_EFFECTIVE, 1, &setpcap, CAP_SET);
 		if (cap_set_proc(caps) == 0) {
@@ -175,7 +207,7 @@ void nfp_caps_drop(void)
 	if (caps)
 		cap_free(caps);
 
-	/* 5. CAP_NET_ADMIN alone, or nothing. */
+	/* 6. CAP_NET_ADMIN alone, or nothing. */
 	caps = cap_init();
 	if (caps && permitted == CAP_SET) {
 		cap_set_flag(caps, CAP_PERMITTED, 1, &keep, CAP_SET);
@@ -193,7 +225,7 @@ void nfp_caps_drop(void)
 	if (caps)
 		cap_free(caps);
 
-	/* 6. and 7. */
+	/* 7. and 8. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fprintf(stderr, "warning: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -242,7 +274,7 @@ void nfp_caps_encode(ei_x_buff *x)
 {
 	cap_t caps = cap_get_proc();
 
-	ei_x_encode_map_header(x, 8);
+	ei_x_encode_map_header(x, 14);
 	nfp_enc_atom(x, "effective");
 	encode_set(x, caps, CAP_EFFECTIVE, 0);
 	nfp_enc_atom(x, "permitted");
@@ -259,6 +291,8 @@ void nfp_caps_encode(ei_x_buff *x)
 	nfp_enc_atom(x, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 ? "true" : "false");
 	nfp_enc_atom(x, "pid");
 	nfp_enc_u64(x, (uint64_t)getpid());
+	nfp_identity_encode(x);
+	nfp_seccomp_encode(x);
 	if (caps)
 		cap_free(caps);
 }

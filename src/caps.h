@@ -20,7 +20,19 @@ void nfp_caps_drop(void);
 /* Drops CAP_NET_ADMIN too (shutdown). */
 void nfp_caps_drop_all(void);
 bool nfp_caps_have_net_admin(void);
-/* The self_check map: capability sets, no_new_privs, dumpable, pid. */
+/* The self_check map: capability sets, no_new_privs, dumpable, pid, and
+ * what identity.c and seccomp.c add (uid, gid, groups, seccomp, landlock). */
 void nfp_caps_encode(ei_x_buff *x);
+/* True when `netns` makes the port unshare a user namespace (no
+ * CAP_SYS_ADMIN for a plain network namespace). */
+bool nfp_netns_needs_userns(const char *netns);
+/* True once nfp_netns_enter() made a user namespace of the port's own. */
+bool nfp_netns_own_userns(void);
+
+/* identity.c: started as root, switch to user/group (NULL: nobody,
+ * nogroup), keeping the permitted capabilities for nfp_caps_drop(). Not
+ * started as root: nothing (and --user/--group are an error). 0 or -1. */
+int nfp_identity_drop(bool started_as_root, const char *user, const char *group);
+void nfp_identity_encode(ei_x_buff *x);
 
 #endif /* NFP_CAPS_H */

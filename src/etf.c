@@ -284,11 +284,61 @@ static int wrong(struct nfp_req *req, int idx, const char *want, const char *wha
 			nfp_etf_type_name(req->buf, idx));
 }
 
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as an atom's text must be. */
+static bool valid_utf8(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+			   (c & 0xF8) == 0xF0 ? 4 : 0;
+		uint32_t cp;
+
+		if (n == 0 || i + n > len)
+			return false;
+		cp = n == 1 ? c : c & (0x7F >> n);
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 int nfp_dec_atom(struct nfp_req *req, int *idx, char *out, const char *what)
 {
-	if (!nfp_is_atom(req->buf, *idx) ||
-	    ei_decode_atom_as(req->buf, idx, out, NFP_ATOM_MAX, ERLANG_UTF8, NULL, NULL) < 0)
+	int type, size, i = *idx;
+	size_t chars = 0;
+
+	if (!nfp_is_atom(req->buf, *idx))
 		return wrong(req, *idx, "an atom", what);
+	/* ei_get_type() says ERL_ATOM_EXT for every atom encoding: the tag. */
+	ei_get_type(req->buf, &i, &type, &size);
+	type = (unsigned char)req->buf[*idx];
+	{
+		/* ATOM_EXT, ATOM_UTF8_EXT: 2-byte length; SMALL_*: 1 byte. */
+		int hdr = (type == ERL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT) ? 3 : 2;
+		const unsigned char *text = (const unsigned char *)req->buf + *idx + hdr;
+		bool utf8 = type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT;
+
+		if (utf8 && !valid_utf8(text, (size_t)size))
+			return nfp_fail(req, "%s: expected an atom, got an atom whose text is not valid UTF-8",
+					what);
+		for (int k = 0; k < size; k++)
+			chars += !utf8 || (text[k] & 0xC0) != 0x80;
+	}
+	if (chars > 255)
+		return nfp_fail(req, "%s: expected an atom, got an atom of %zu characters (atoms have at most 255)",
+				what, chars);
+	if (ei_decode_atom_as(req->buf, idx, out, NFP_ATOM_MAX, ERLANG_UTF8, NULL, NULL) < 0)
+		return nfp_fail(req, "%s: expected an atom, got an atom ei cannot decode (%s, %d bytes)",
+				what, (type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) ?
+				"UTF-8" : "latin-1", size);
 	return 0;
 }
 
@@ -386,6 +436,9 @@ int nfp_dec_list(struct nfp_req *req, int *idx, int *n, const char *what)
 	if (type == ERL_NIL_EXT || type == ERL_LIST_EXT) {
 		if (ei_decode_list_header(req->buf, idx, n) < 0)
 			return wrong(req, *idx, "a list", what);
+		/* LIST_EXT of no elements: [ | Tail], proper only when Tail is []. */
+		if (type == ERL_LIST_EXT && *n == 0)
+			return nfp_dec_list_end(req, idx, what);
 		return 0;
 	}
 	if (type == ERL_STRING_EXT)

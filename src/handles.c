@@ -12,6 +12,8 @@ static uint32_t nslots;		/* slots in use or freed, <= NFP_MAX_HANDLES */
 static uint32_t *free_list;
 static uint32_t nfree;
 static uint32_t live;
+static uint32_t live_kind[NFP_H_SOCKET + 1];
+static uint64_t live_bytes;
 
 static uint64_t make_id(uint32_t slot, uint32_t gen)
 {
@@ -39,7 +41,10 @@ uint64_t nfp_handle_new(uint8_t kind, void *ptr)
 	slots[slot].ptr = ptr;
 	slots[slot].obj = NULL;
 	slots[slot].expr = NULL;
+	slots[slot].bytes = 0;
+	slots[slot].attr_bytes = NULL;
 	live++;
+	live_kind[kind]++;
 	return make_id(slot, slots[slot].gen);
 }
 
@@ -65,6 +70,11 @@ void nfp_handle_release(uint64_t id)
 
 	if (!h)
 		return;
+	live_kind[h->kind]--;
+	live_bytes -= h->bytes;
+	free(h->attr_bytes);
+	h->attr_bytes = NULL;
+	h->bytes = 0;
 	h->kind = NFP_H_FREE;
 	h->ptr = NULL;
 	free_list[nfree++] = (uint32_t)(h - slots);
@@ -76,14 +86,53 @@ uint32_t nfp_handle_count(void)
 	return live;
 }
 
+uint32_t nfp_handle_count_kind(uint8_t kind)
+{
+	return kind <= NFP_H_SOCKET ? live_kind[kind] : 0;
+}
+
+int nfp_handle_charge(struct nfp_handle *h, uint64_t n, bool force)
+{
+	if (!force && (n > NFP_MAX_HANDLE_BYTES || live_bytes > NFP_MAX_HANDLE_BYTES - n))
+		return -1;
+	h->bytes += n;
+	live_bytes += n;
+	return 0;
+}
+
+void nfp_handle_uncharge(struct nfp_handle *h, uint64_t n)
+{
+	if (n > h->bytes)
+		n = h->bytes;
+	h->bytes -= n;
+	live_bytes -= n;
+}
+
+uint64_t nfp_handle_bytes(void)
+{
+	return live_bytes;
+}
+
+uint32_t *nfp_handle_attr_bytes(struct nfp_handle *h, uint16_t nattrs)
+{
+	if (!h->attr_bytes && nattrs)
+		h->attr_bytes = calloc(nattrs, sizeof(*h->attr_bytes));
+	return h->attr_bytes;
+}
+
 void nfp_handle_release_all(nfp_handle_dtor dtor)
 {
 	for (uint32_t i = 0; i < nslots; i++)
-		if (slots[i].kind != NFP_H_FREE)
+		if (slots[i].kind != NFP_H_FREE) {
 			dtor(&slots[i]);
+			free(slots[i].attr_bytes);
+		}
 	free(slots);
 	free(free_list);
 	slots = NULL;
 	free_list = NULL;
 	nslots = nfree = live = 0;
+	live_bytes = 0;
+	for (int k = 0; k <= NFP_H_SOCKET; k++)
+		live_kind[k] = 0;
 }

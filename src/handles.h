@@ -8,11 +8,18 @@
 #ifndef NFP_HANDLES_H
 #define NFP_HANDLES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "desc.h"
 
 #define NFP_MAX_HANDLES 65536	/* live handles at once, all kinds */
+/* What the live handles may hold in total: their attribute values (as the
+ * request encoded them), the expressions and elements handed to them, the
+ * messages of their batches, and NFP_HANDLE_BASE_BYTES each. */
+#define NFP_MAX_HANDLE_BYTES (64ull << 20)
+#define NFP_HANDLE_BASE_BYTES 512
+#define NFP_MAX_SOCKETS 256	/* live sockets of socket_open at once */
 
 enum nfp_hkind {
 	NFP_H_FREE = 0,
@@ -28,6 +35,8 @@ struct nfp_handle {
 	const struct nfp_obj *obj;
 	const struct nfp_expr *expr;
 	void *ptr;
+	uint64_t bytes;		/* what it holds, counted as described above */
+	uint32_t *attr_bytes;	/* per attribute index: its value's share */
 };
 
 typedef void (*nfp_handle_dtor)(struct nfp_handle *h);
@@ -39,6 +48,15 @@ struct nfp_handle *nfp_handle_get(uint64_t id);
 /* Releases the slot (the caller frees what ptr points to). */
 void nfp_handle_release(uint64_t id);
 uint32_t nfp_handle_count(void);
+uint32_t nfp_handle_count_kind(uint8_t kind);
+/* Counts n more bytes for h: -1 (nothing counted) when the total would
+ * pass NFP_MAX_HANDLE_BYTES, unless force (bytes that only move from one
+ * handle to another). */
+int nfp_handle_charge(struct nfp_handle *h, uint64_t n, bool force);
+void nfp_handle_uncharge(struct nfp_handle *h, uint64_t n);
+uint64_t nfp_handle_bytes(void);
+/* The per-attribute share of h's bytes (allocated on first use), or NULL. */
+uint32_t *nfp_handle_attr_bytes(struct nfp_handle *h, uint16_t nattrs);
 /* Frees every live handle with `dtor` (at exit, so valgrind stays quiet). */
 void nfp_handle_release_all(nfp_handle_dtor dtor);
 

@@ -2,10 +2,16 @@
 /*
  * port_nftables: an Erlang port that manages nftables over netlink.
  *
- * Start-up: arguments, the security model (caps.c), then a poll loop over
- * stdin and a signalfd. Each complete frame is dispatched and answered at
- * once. EOF on stdin, SIGTERM, SIGINT or SIGHUP end the loop: CAP_NET_ADMIN
- * is dropped and the process exits 0.
+ * Start-up: arguments, then the security model in this order: the
+ * binary's mode (caps.c), the network namespace (caps.c), the identity (a
+ * port started as root becomes nobody, identity.c), the capabilities
+ * (caps.c), the descriptors the loop needs (signalfd, /proc/sys/net), and
+ * last the sandbox (Landlock and the seccomp filter, seccomp.c). Then a
+ * poll loop over stdin and the signalfd. Each complete frame is dispatched
+ * and answered at once. EOF on stdin, SIGTERM, SIGINT or SIGHUP end the
+ * loop: CAP_NET_ADMIN is dropped and the process exits 0. A length prefix
+ * over --max-frame is answered, then ends the port with status 3: the
+ * stream's framing cannot be trusted after it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,11 +30,17 @@
 #include "dispatch.h"
 #include "frame.h"
 #include "ops.h"
+#include "sandbox.h"
+#include "sysctl.h"
+
+/* Exit status after a length prefix over --max-frame. */
+#define NFP_EXIT_OVERSIZE 3
 
 struct port {
 	ei_x_buff out;
 	int fd_out;
 	bool broken;		/* stdout is gone */
+	bool desync;		/* a frame over the limit: the stream is lost */
 };
 
 static void send_reply(struct port *p)
@@ -46,6 +58,8 @@ static void on_frame(void *ctx, const char *buf, size_t len)
 {
 	struct port *p = ctx;
 
+	if (p->desync)
+		return;
 	nfp_dispatch(buf, len, &p->out);
 	send_reply(p);
 }
@@ -54,14 +68,20 @@ static void on_oversize(void *ctx, uint32_t len, uint32_t max)
 {
 	struct port *p = ctx;
 
+	if (p->desync)
+		return;
 	nfp_reply_oversize(&p->out, len, max);
 	send_reply(p);
+	fprintf(stderr, "port_nftables: a frame of %u bytes is over the limit of %u bytes "
+		"(--max-frame); the stream cannot be trusted after it: exiting with status %d\n",
+		len, max, NFP_EXIT_OVERSIZE);
+	p->desync = true;
 }
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: port_nftables [--netns new|NAME] [--max-frame BYTES]\n"
+		"usage: port_nftables [--netns new|NAME] [--max-frame BYTES] [--user NAME|UID] [--group NAME|GID]\n"
 		"Speaks {packet, 4} frames of Erlang terms on stdin/stdout; see docs/protocol.md.\n");
 }
 
@@ -69,7 +89,8 @@ int main(int argc, char **argv)
 {
 	const struct nfp_frame_cb cb = { .frame = on_frame, .oversize = on_oversize };
 	uint32_t max_frame = NFP_FRAME_MAX_DEFAULT;
-	const char *netns = NULL;
+	const char *netns = NULL, *user = NULL, *group = NULL;
+	bool root = getuid() == 0 || geteuid() == 0, switched = false, sandbox = true;
 	struct nfp_reader reader;
 	struct port port = { .fd_out = STDOUT_FILENO };
 	struct pollfd fds[2];
@@ -79,11 +100,23 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
 			netns = argv[++i];
+		} else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+			user = argv[++i];
+		} else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) {
+			group = argv[++i];
+#ifdef NFP_TEST_BUILD
+		} else if (strcmp(argv[i], "--no-sandbox") == 0) {
+			sandbox = false;
+#endif
 		} else if (strcmp(argv[i], "--max-frame") == 0 && i + 1 < argc) {
+			const char *arg = argv[++i];
 			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
+			unsigned long v;
 
-			if (*end || v == 0 || v > UINT32_MAX) {
+			/* Digits only: no sign, no space, no hex. */
+			errno = 0;
+			v = strtoul(arg, &end, 10);
+			if (arg[0] < '0' || arg[0] > '9' || *end || errno || v == 0 || v > UINT32_MAX) {
 				fprintf(stderr, "error: --max-frame takes 1 to %u bytes\n", UINT32_MAX);
 				return 2;
 			}
@@ -97,7 +130,17 @@ int main(int argc, char **argv)
 	ei_init();
 	if (nfp_caps_check_binary("/proc/self/exe") < 0)
 		return 1;
+	/* Not root: nothing to switch (and --user is an error, said now). A
+	 * root port that must unshare a user namespace (no CAP_SYS_ADMIN)
+	 * becomes nobody first, so that its uid 0 there is nobody outside. */
+	if (!root || nfp_netns_needs_userns(netns)) {
+		if (nfp_identity_drop(root, user, group) < 0)
+			return 1;
+		switched = true;
+	}
 	if (nfp_netns_enter(netns) < 0)
+		return 1;
+	if (!switched && nfp_identity_drop(root, user, group) < 0)
 		return 1;
 	nfp_caps_drop();
 
@@ -110,6 +153,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
+	/* Last: every descriptor the loop needs is open. */
+	if (nfp_sysctl_open_dir() < 0)
+		fprintf(stderr, "warning: cannot open /proc/sys/net: %s (sysctl ops will fail)\n",
+			strerror(errno));
+	if (sandbox && nfp_seccomp_install(nfp_sysctl_open_dir(), NULL, 0, 0) < 0)
+		return 1;
+
 	nfp_reader_init(&reader, max_frame);
 	ei_x_new(&port.out);
 	fds[0].fd = STDIN_FILENO;
@@ -117,7 +167,7 @@ int main(int argc, char **argv)
 	fds[1].fd = sfd;
 	fds[1].events = POLLIN;
 
-	while (!port.broken) {
+	while (!port.broken && !port.desync) {
 		int n = poll(fds, sfd >= 0 ? 2 : 1, -1);
 
 		if (n < 0) {
@@ -149,5 +199,5 @@ int main(int argc, char **argv)
 	if (sfd >= 0)
 		close(sfd);
 	nfp_caps_drop_all();
-	return status;
+	return port.desync ? NFP_EXIT_OVERSIZE : status;
 }

@@ -150,6 +150,26 @@ static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 	return 0;
 }
 
+/*
+ * Every nest libnftnl closes comes here: the executable's definition is
+ * found before libmnl's, for libnftnl's calls as for ours. A nest whose
+ * real length does not fit its 16-bit nla_len (a rule's expressions,
+ * a dynset's, an element list) is recorded, and msg_end() refuses the
+ * message: a wrapped length can make the rest of the nest look like
+ * attributes of the enclosing level, which no walk afterwards can tell
+ * from a message that means it.
+ */
+static bool nest_overflow;
+
+void mnl_attr_nest_end(struct nlmsghdr *nlh, struct nlattr *start)
+{
+	size_t len = (size_t)((char *)mnl_nlmsg_get_payload_tail(nlh) - (char *)start);
+
+	if (len > UINT16_MAX)
+		nest_overflow = true;
+	start->nla_len = (uint16_t)len;
+}
+
 static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b, size_t room,
 				  uint16_t type, uint16_t family, uint16_t flags)
 {
@@ -160,6 +180,7 @@ static struct nlmsghdr *msg_begin(struct nfp_req *req, struct nfp_batch *b, size
 	/* libmnl 1.0.4 does not zero attribute padding: no stale bytes may
 	 * reach the kernel. The room is this message's bound, not more. */
 	memset(b->buf + b->len, 0, room);
+	nest_overflow = false;
 	/* seq is the message's ordinal; nfp_batch_send() adds the base. */
 	nlh = nftnl_nlmsg_build_hdr(b->buf + b->len, type, family, flags, b->nmsgs + 1);
 	return nlh;
@@ -184,7 +205,7 @@ static bool msg_well_formed(const struct nlmsghdr *nlh)
 static int msg_end(struct nfp_req *req, struct nfp_batch *b, struct nlmsghdr *nlh,
 		   const struct nfp_obj *obj, int64_t index)
 {
-	if (!msg_well_formed(nlh))
+	if (nest_overflow || !msg_well_formed(nlh))
 		return nfp_fail(req, "message %lld: %s is too large for one netlink message",
 				(long long)index, obj->name);
 	b->info[b->nmsgs].index = index;

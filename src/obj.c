@@ -67,6 +67,7 @@ static int decode_attr_map(struct nfp_req *req, int *idx, const struct nfp_attr 
 			   void *ctx)
 {
 	struct { const struct nfp_attr *a; int at; } deferred[NFP_MAX_DEFERRED];
+	uint64_t seen[(UINT16_MAX + 1) / 64];	/* by attribute index */
 	int n, ndef = 0;
 	char what[96], key[NFP_ATOM_MAX];
 
@@ -82,6 +83,19 @@ static int decode_attr_map(struct nfp_req *req, int *idx, const struct nfp_attr 
 		a = nfp_obj_attr(req, attrs, nattrs, owner, key);
 		if (!a)
 			return -1;
+		/* ETF maps may repeat a key (BEAM maps never do): refused, not
+		 * "the last one wins". */
+		{
+			size_t at = (size_t)(a - attrs);
+			uint64_t bit = 1ull << (at % 64);
+
+			if (i == 0)
+				memset(seen, 0, ((size_t)nattrs + 63) / 64 * sizeof(seen[0]));
+			if (seen[at / 64] & bit)
+				return nfp_fail(req, "%s: the key :%s appears twice", what + strlen("key of the "),
+						key);
+			seen[at / 64] |= bit;
+		}
 		if (((flags & NFP_DEC_SKIP_READONLY) && (a->flags & NFP_A_READONLY)) ||
 		    ((flags & NFP_DEC_SKIP_HANDLE) && (a->flags & NFP_A_HANDLE)) ||
 		    ((flags & NFP_DEC_KEYS_ONLY) && a->wire != NFP_W_OBJECTS &&

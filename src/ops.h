@@ -18,6 +18,12 @@ int nfp_op_ping(struct nfp_req *req);
 int nfp_op_self_check(struct nfp_req *req);
 int nfp_op_genid(struct nfp_req *req);
 
+/* ops_sysctl.c */
+int nfp_op_sysctl_get(struct nfp_req *req);
+int nfp_op_sysctl_set(struct nfp_req *req);
+/* ops_test.c (the test build only) */
+int nfp_op_test_forbidden_call(struct nfp_req *req);
+
 /* ops_handle.c */
 struct nfp_handle;
 struct nfp_obj;
@@ -25,6 +31,8 @@ struct nfp_obj;
 struct nfp_handle *nfp_arg_handle(struct nfp_req *req, uint8_t kind,
 				  const struct nfp_obj *obj, const char *what);
 uint64_t nfp_arg_id(const struct nfp_req *req, int at);
+/* "the live handles hold N bytes and the limit is ..." */
+int nfp_fail_handle_bytes(struct nfp_req *req);
 int nfp_op_obj_alloc(struct nfp_req *req);
 int nfp_op_obj_set(struct nfp_req *req);
 int nfp_op_obj_get(struct nfp_req *req);

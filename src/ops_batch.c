@@ -10,6 +10,10 @@
 
 int nfp_op_socket_open(struct nfp_req *req)
 {
+	if (nfp_handle_count_kind(NFP_H_SOCKET) >= NFP_MAX_SOCKETS)
+		return nfp_fail(req, "too many open sockets (the limit is %d): close one with socket_close first",
+				NFP_MAX_SOCKETS);
+
 	struct nfp_sock *s = malloc(sizeof(*s));
 	char err[160];
 	uint64_t id;
@@ -92,8 +96,18 @@ int nfp_op_batch_add(struct nfp_req *req)
 		return nfp_fail(req, "object: a %s handle cannot make a %s message", o->obj->name,
 				obj->name);
 	batch = b->ptr;
-	if (nfp_batch_add(req, batch, obj, v, o->ptr, batch->nuser) < 0)
-		return -1;
+	/* A message can be measured only once built: refused when the live
+	 * handles hold their limit already, so a batch passes it by one
+	 * message at most. */
+	if (nfp_handle_bytes() >= NFP_MAX_HANDLE_BYTES)
+		return nfp_fail_handle_bytes(req);
+	{
+		size_t before = batch->len;
+
+		if (nfp_batch_add(req, batch, obj, v, o->ptr, batch->nuser) < 0)
+			return -1;
+		nfp_handle_charge(b, batch->len > before ? batch->len - before : 0, true);
+	}
 	nfp_enc_ok_head(req->out);
 	nfp_enc_u64(req->out, batch->nuser++);
 	return 0;

@@ -111,6 +111,7 @@ static unsigned verb_decode_flags(int verb)
 static int commit_opts(struct nfp_req *req, struct nfp_send_opts *o, bool *echo)
 {
 	char key[NFP_ATOM_MAX];
+	bool seen_echo = false, seen_genid = false;
 	int n;
 
 	if (nfp_dec_map(req, &req->idx, &n, "options") < 0)
@@ -118,6 +119,10 @@ static int commit_opts(struct nfp_req *req, struct nfp_send_opts *o, bool *echo)
 	for (int i = 0; i < n; i++) {
 		if (nfp_dec_atom(req, &req->idx, key, "option name") < 0)
 			return -1;
+		if ((strcmp(key, "echo") == 0 && seen_echo) || (strcmp(key, "genid") == 0 && seen_genid))
+			return nfp_fail(req, "options: the key :%s appears twice", key);
+		seen_echo |= strcmp(key, "echo") == 0;
+		seen_genid |= strcmp(key, "genid") == 0;
 		if (strcmp(key, "echo") == 0) {
 			if (nfp_dec_bool(req, &req->idx, echo, "option :echo") < 0)
 				return -1;
@@ -623,6 +628,7 @@ out:
 static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **filter)
 {
 	char key[NFP_ATOM_MAX], names[256];
+	const struct nfp_attr *seen[16];
 	size_t off = 0;
 	int n;
 
@@ -655,6 +661,11 @@ static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **fi
 			ok |= obj->list_filter[j] == a->id;
 		if (!ok)
 			return nfp_fail(req, "cannot filter %s by :%s (filters: %s)", obj->name, key, names);
+		for (int j = 0; j < i && j < 16; j++)
+			if (seen[j] == a)
+				return nfp_fail(req, "filter: the key :%s appears twice", key);
+		if (i < 16)
+			seen[i] = a;
 		if (nfp_obj_decode_attr(req, &req->idx, obj, *filter, a) < 0)
 			return -1;
 	}

@@ -87,6 +87,27 @@ static int reply_handle(struct nfp_req *req, uint64_t id)
 	return 0;
 }
 
+int nfp_fail_handle_bytes(struct nfp_req *req)
+{
+	return nfp_fail(req, "the live handles hold %llu bytes and the limit is %llu (64 MiB): free some first",
+			(unsigned long long)nfp_handle_bytes(), (unsigned long long)NFP_MAX_HANDLE_BYTES);
+}
+
+/* A new handle's base share; 0, or frees it and fails. */
+static int charge_new(struct nfp_req *req, uint64_t id)
+{
+	struct nfp_handle *h = nfp_handle_get(id);
+
+	if (nfp_handle_charge(h, NFP_HANDLE_BASE_BYTES, false) == 0)
+		return 0;
+	if (h->kind == NFP_H_EXPR)
+		nftnl_expr_free(h->ptr);
+	else
+		h->obj->backend->free(h->ptr);
+	nfp_handle_release(id);
+	return nfp_fail_handle_bytes(req);
+}
+
 int nfp_op_obj_alloc(struct nfp_req *req)
 {
 	const struct nfp_obj *obj = req->op->obj;
@@ -101,6 +122,8 @@ int nfp_op_obj_alloc(struct nfp_req *req)
 		return reply_handle(req, 0);
 	}
 	nfp_handle_get(id)->obj = obj;
+	if (charge_new(req, id) < 0)
+		return -1;
 	return reply_handle(req, id);
 }
 
@@ -125,6 +148,8 @@ int nfp_op_expr_alloc(struct nfp_req *req)
 		return reply_handle(req, 0);
 	}
 	nfp_handle_get(id)->expr = d;
+	if (charge_new(req, id) < 0)
+		return -1;
 	return reply_handle(req, id);
 }
 
@@ -162,17 +187,54 @@ static uint32_t rule_nexprs(void *rule)
 	return n;
 }
 
+/* What setting a to the value at req->idx adds to h: the value's encoded
+ * size (and a little for libnftnl's own record of it). A list attribute
+ * (expressions, elements) adds to what the handle holds; any other
+ * replaces the attribute's earlier share. */
+static int charge_value(struct nfp_req *req, struct nfp_handle *h, const struct nfp_attr *a,
+			const struct nfp_attr *attrs, uint16_t nattrs, uint64_t *charged)
+{
+	int end = req->idx;
+	uint64_t size;
+	uint32_t *share;
+
+	nfp_etf_skip(req->buf, &end);
+	size = (uint64_t)(end - req->idx) + 64;
+	*charged = 0;
+	if (a->wire == NFP_W_EXPRS || a->wire == NFP_W_OBJECTS) {
+		if (nfp_handle_charge(h, size, false) < 0)
+			return nfp_fail_handle_bytes(req);
+		*charged = size;
+		return 0;
+	}
+	share = nfp_handle_attr_bytes(h, nattrs);
+	if (!share)
+		return nfp_fail(req, "out of memory");
+	nfp_handle_uncharge(h, share[a - attrs]);
+	share[a - attrs] = 0;
+	if (nfp_handle_charge(h, size, false) < 0)
+		return nfp_fail_handle_bytes(req);
+	share[a - attrs] = (uint32_t)size;
+	*charged = size;
+	return 0;
+}
+
 int nfp_op_obj_set(struct nfp_req *req)
 {
 	struct nfp_handle *h = op_handle(req);
 	const struct nfp_attr *a;
+	uint64_t charged;
 
 	if (!h || !(a = op_attr(req, h)))
 		return -1;
 	if (h->kind == NFP_H_EXPR) {
+		if (charge_value(req, h, a, h->expr->attrs, h->expr->nattrs, &charged) < 0)
+			return -1;
 		if (nfp_expr_decode_attr(req, &req->idx, h->expr, h->ptr, a) < 0)
 			return -1;
 	} else {
+		if (charge_value(req, h, a, h->obj->attrs, h->obj->nattrs, &charged) < 0)
+			return -1;
 		/* Expression lists are capped by the decoder, whatever owns them. */
 		if (nfp_obj_decode_attr(req, &req->idx, h->obj, h->ptr, a) < 0)
 			return -1;
@@ -267,6 +329,12 @@ int nfp_op_obj_unset(struct nfp_req *req)
 					a->name, h->obj->name);
 		nfp_attr_unset(h->obj->backend, h->ptr, a);
 	}
+	if (h->attr_bytes) {
+		const struct nfp_attr *attrs = h->kind == NFP_H_EXPR ? h->expr->attrs : h->obj->attrs;
+
+		nfp_handle_uncharge(h, h->attr_bytes[a - attrs]);
+		h->attr_bytes[a - attrs] = 0;
+	}
 	nfp_enc_atom(req->out, "ok");
 	return 0;
 }
@@ -321,7 +389,13 @@ int nfp_op_rule_add_expr(struct nfp_req *req)
 	if (rule_nexprs(r->ptr) >= NFP_RULE_MAXEXPRS)
 		return nfp_fail(req, "a rule holds at most %d expressions", NFP_RULE_MAXEXPRS);
 	nftnl_rule_add_expr(r->ptr, e->ptr);
-	nfp_handle_release(nfp_arg_id(req, at));
+	{
+		/* What the expression held, the rule holds now. */
+		uint64_t bytes = e->bytes;
+
+		nfp_handle_release(nfp_arg_id(req, at));
+		nfp_handle_charge(r, bytes, true);
+	}
 	nfp_enc_atom(req->out, "ok");
 	return 0;
 }
@@ -347,7 +421,12 @@ int nfp_op_set_add_elem(struct nfp_req *req)
 		return nfp_fail(req, "elem: handle is %s %s, not a set_elem", article(e->obj->name),
 				e->obj->name);
 	nftnl_set_elem_add(s->ptr, e->ptr);
-	nfp_handle_release(nfp_arg_id(req, at));
+	{
+		uint64_t bytes = e->bytes;
+
+		nfp_handle_release(nfp_arg_id(req, at));
+		nfp_handle_charge(s, bytes, true);
+	}
 	nfp_enc_atom(req->out, "ok");
 	return 0;
 }

@@ -11,9 +11,19 @@ def emit(schema, root):
     out.append("const struct nfp_op nfp_ops[] = {")
     for op in sorted(schema.ops, key=lambda x: x.name):
         obj = f"&{obj_c_name(op.object)}" if op.object else "NULL"
+        if op.test_only:
+            out.append("#ifdef NFP_TEST_BUILD\t/* the test build of the port only */")
         out.append(f"\t{{ {cstr(op.name)}, {op.handler}, {len(op.args)}, {obj} }},")
+        if op.test_only:
+            out.append("#endif")
     out.append("};\n")
-    out.append(f"const size_t nfp_nops = {len(schema.ops)};")
+    n_all = len(schema.ops)
+    n_port = len([op for op in schema.ops if not op.test_only])
+    if n_all != n_port:
+        out.append(f"#ifdef NFP_TEST_BUILD\nconst size_t nfp_nops = {n_all};\n#else")
+    out.append(f"const size_t nfp_nops = {n_port};")
+    if n_all != n_port:
+        out.append("#endif")
     return "\n".join(out) + "\n"
 
 

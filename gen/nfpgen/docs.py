@@ -41,6 +41,17 @@ def emit(schema):
     out.append("## Ops\n")
     out.append("| op | Elixir | doc |\n| --- | --- | --- |")
     for op in sorted(schema.ops, key=lambda x: x.name):
+        if op.test_only:
+            continue
         arity = len(op.args) + 1
         out.append(f"| `{op.name}` | `{op.module}.{op.function}/{arity}` | {' '.join(op.doc.split())} |")
+    if schema.sysctls:
+        out.append("")
+        out.append("## Sysctls\n")
+        out.append("What `NFTables.Port.Sysctl.get/2` and `set/3` accept (schema/sysctl.yaml), in the "
+                   "port's own network namespace. `*` is one interface name, `all` or `default`.\n")
+        out.append("| name | type | values | doc |\n| --- | --- | --- | --- |")
+        for s in schema.sysctls:
+            values = "`true`, `false`" if s.type == "bool" else f"{s.range[0]} to {s.range[1]}"
+            out.append(f"| `{s.name}` | {s.type} | {values} | {' '.join(s.doc.split())} |")
     return "\n".join(out) + "\n"

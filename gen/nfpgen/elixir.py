@@ -88,7 +88,7 @@ def _module_doc(schema, module):
 
 
 def render_module(schema, module):
-    ops = [op for op in schema.ops if op.module == module]
+    ops = [op for op in schema.ops if op.module == module and not op.test_only]
     srcs = sorted({_rel(op.path) for op in ops}
                   | {_rel(o.path) for o in schema.objects if o.module == module})
     out = [HEADER.format(src=", ".join(srcs)).rstrip("\n")]
@@ -126,5 +126,5 @@ def file_name(module):
 
 def emit_all(schema):
     """Returns {file name: content} for every module."""
-    modules = sorted({op.module for op in schema.ops})
+    modules = sorted({op.module for op in schema.ops if not op.test_only})
     return {file_name(m): render_module(schema, m) for m in modules}

@@ -123,6 +123,17 @@ class Op:
         self.returns = raw["returns"]
         self.doc = raw["doc"].strip()
         self.object = raw.get("object")
+        # Compiled into the test build of the port only (NFP_TEST_BUILD).
+        self.test_only = raw.get("test-only", False)
+        self.path = path
+
+
+class Sysctl:
+    def __init__(self, raw, path):
+        self.name = raw["name"]
+        self.type = raw["type"]
+        self.range = raw.get("range")
+        self.doc = raw["doc"].strip()
         self.path = path
 
 
@@ -132,6 +143,7 @@ class Schema:
         self.objects = []
         self.exprs = []
         self.ops = []
+        self.sysctls = []
         self.exclusions = []
         self.module_docs = {}
         self.files = []
@@ -328,7 +340,9 @@ def _load_ops(schema, path):
     for i, raw in enumerate(data["ops"]):
         where = f"ops[{i}]"
         _check_keys(path, where, raw, ["name", "handler", "module", "function", "returns", "doc"],
-                    ["args"])
+                    ["args", "test-only"])
+        if not isinstance(raw.get("test-only", False), bool):
+            raise SchemaError(path, f"{where}.test-only", "must be true or false")
         _check_name(path, f"{where}.name", raw["name"])
         where = f"ops.{raw['name']}"
         if not MODULE_RE.match(raw["module"]):
@@ -342,6 +356,41 @@ def _load_ops(schema, path):
     for op in schema.ops:
         if op.module not in schema.module_docs:
             raise SchemaError(path, f"ops.{op.name}.module", f"module {op.module} has no entry in 'modules'")
+
+
+SYSCTL_COMPONENT_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def _load_sysctls(schema, path):
+    data = _load_yaml(path)
+    _check_keys(path, "", data, ["sysctls"], [])
+    seen = set()
+    for i, raw in enumerate(data["sysctls"]):
+        where = f"sysctls[{i}]"
+        _check_keys(path, where, raw, ["name", "type", "doc"], ["range"])
+        name = raw["name"]
+        parts = name.split(".") if isinstance(name, str) else []
+        if len(parts) < 2 or parts[0] != "net":
+            raise SchemaError(path, f"{where}.name", f"{name!r} must be a dotted name starting with 'net.'")
+        where = f"sysctls.{name}"
+        if parts.count("*") > 1 or parts[-1] == "*":
+            raise SchemaError(path, f"{where}.name", "at most one '*' component, not the last")
+        for p in parts:
+            if p != "*" and not SYSCTL_COMPONENT_RE.match(p):
+                raise SchemaError(path, f"{where}.name", f"component {p!r} must be [a-z0-9_]+ or '*'")
+        if name in seen:
+            raise SchemaError(path, where, "sysctl defined twice")
+        seen.add(name)
+        if raw["type"] not in ("bool", "int"):
+            raise SchemaError(path, f"{where}.type", "must be 'bool' or 'int'")
+        r = raw.get("range")
+        if raw["type"] == "int":
+            if (not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, int) for x in r)
+                    or r[0] > r[1] or r[0] < -2**31 or r[1] > 2**31 - 1):
+                raise SchemaError(path, f"{where}.range", "an int needs range: [min, max] within 32 bits")
+        elif r is not None:
+            raise SchemaError(path, f"{where}.range", "a bool has no range")
+        schema.sysctls.append(Sysctl(raw, path))
 
 
 def _load_coverage(schema, path):
@@ -494,6 +543,10 @@ def load(root):
     ops = os.path.join(root, "ops.yaml")
     _load_ops(schema, ops)
     schema.files.append(ops)
+    sysctl = os.path.join(root, "sysctl.yaml")
+    if os.path.exists(sysctl):
+        _load_sysctls(schema, sysctl)
+        schema.files.append(sysctl)
     cov = os.path.join(root, "coverage.yaml")
     if os.path.exists(cov):
         _load_coverage(schema, cov)

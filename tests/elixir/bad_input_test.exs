@@ -129,22 +129,39 @@ defmodule NFTables.BadInputTest do
   end
 
   describe "frame length" do
-    test "a frame longer than --max-frame: named with its size and the limit; skipped" do
+    # A length prefix over --max-frame means the stream's framing is
+    # broken (the GenServer never sends such a frame): the port answers
+    # the error, says so on stderr and exits with status 3, which the
+    # GenServer turns into {:port_exit, 3} and its supervisor into a
+    # restart. Skipping the announced bytes would lose every later request
+    # to a garbage length such as 0xFFFFFFFF (security probe, item 4).
+    @desync "the stream cannot be trusted after it: exiting with status 3"
+
+    defp assert_desync_exit!(rp, len, max) do
+      assert {3, stderr} = RawPort.wait_exit(rp)
+
+      assert stderr ==
+               "port_nftables: a frame of #{len} bytes is over the limit of #{max} bytes " <>
+                 "(--max-frame); " <> @desync <> "\n"
+    end
+
+    test "a frame longer than --max-frame: named with its size and the limit, then exit 3" do
       rp = open!(extra: ["--max-frame", "1024"])
 
       # Any 5000 bytes: the port never looks at them.
       RawPort.send_raw(rp, :binary.copy(<<0xAB>>, 5000))
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["5000", "1024", "limit"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, 5000, 1024)
+    end
 
-      # A well-formed request that is too large is skipped the same way:
-      # it is not executed.
+    test "a well-formed request that is too large is not executed" do
+      rp = open!(extra: ["--max-frame", "1024"])
       big = :erlang.term_to_binary({77, :table_alloc, [:binary.copy("x", 2000)]})
       RawPort.send_raw(rp, big)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["#{byte_size(big)}", "1024"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, byte_size(big), 1024)
     end
 
     test "a frame of exactly --max-frame bytes is accepted, one byte more is not" do
@@ -161,44 +178,43 @@ defmodule NFTables.BadInputTest do
       RawPort.send_raw(rp, exact)
       assert {^id, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["ping", "takes 0 arguments, got 1"])
+      assert_alive(rp)
 
       over = frame_of.(1025)
       assert byte_size(over) == 1025
       RawPort.send_raw(rp, over)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["1025", "1024"])
-      assert_alive(rp)
+      assert_desync_exit!(rp, 1025, 1024)
     end
 
-    test "the oversize frame's bytes are skipped even when the next frame follows in the same write" do
+    test "a garbage length (0xFFFFFFFF) followed by requests in the same write: the requests are not run" do
       rp = open!(packet: 0, extra: ["--max-frame", "1024"])
-      ping = :erlang.term_to_binary({5, :ping, []})
+      alloc = :erlang.term_to_binary({5, :table_alloc, []})
 
-      RawPort.send_raw(rp, [
-        <<3000::32>>,
-        # Bytes that would look like frames if they were not skipped.
-        :binary.copy(<<0, 0, 0, 0>>, 750),
-        <<byte_size(ping)::32>>,
-        ping
-      ])
-
+      RawPort.send_raw(rp, [<<0xFFFFFFFF::32>>, <<byte_size(alloc)::32>>, alloc])
       assert {nil, {:error, message}} = RawPort.recv(rp)
-      assert_mentions(message, ["3000", "1024"])
-      assert RawPort.recv(rp) == {5, {:ok, :pong}}
-      # The skipped bytes produced nothing else.
-      assert RawPort.request(rp, :ping, [], id: 6) == {:ok, :pong}
+      assert_mentions(message, ["4294967295", "1024"])
+      # Nothing else: the request after the broken prefix is never read as one.
+      assert_desync_exit!(rp, 4_294_967_295, 1024)
     end
 
-    test "an oversize frame that arrives a byte at a time is skipped too" do
+    test "an oversize length that arrives a byte at a time: the same" do
       rp = open!(packet: 0, extra: ["--max-frame", "16"])
-      RawPort.send_raw(rp, <<100::32>>)
+      for <<(byte <- <<100::32>>)>>, do: RawPort.send_raw(rp, <<byte>>)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["100", "16"])
-      for _ <- 1..100, do: RawPort.send_raw(rp, <<131>>)
-      ping = :erlang.term_to_binary({9, :ping, []})
-      assert byte_size(ping) <= 16
-      RawPort.send_raw(rp, [<<byte_size(ping)::32>>, ping])
-      assert RawPort.recv(rp) == {9, {:ok, :pong}}
+      assert_desync_exit!(rp, 100, 16)
+    end
+
+    test "the GenServer: a server whose port desynchronised stops with {:port_exit, 3}" do
+      Process.flag(:trap_exit, true)
+      {:ok, pid} = NFTables.Port.start_link(netns: :new, max_frame: 64)
+      os_pid = NFTables.Port.os_pid(pid)
+      ref = Process.monitor(pid)
+      # Someone else writes a broken prefix into the port's stdin.
+      File.write!("/proc/#{os_pid}/fd/0", <<0xFFFFFFFF::32>>)
+      assert_receive {:DOWN, ^ref, :process, ^pid, {:port_exit, 3}}, 10_000
     end
 
     test "the default limit is 512 MiB (536870912 bytes), as docs/protocol.md says" do
@@ -207,9 +223,7 @@ defmodule NFTables.BadInputTest do
       RawPort.send_raw(rp, <<536_870_913::32>>)
       assert {nil, {:error, message}} = RawPort.recv(rp)
       assert_mentions(message, ["536870913", "536870912"])
-      # Skipping the announced bytes, it is in the middle of a frame at EOF.
-      assert {0, stderr} = RawPort.close(rp)
-      assert stderr =~ "in the middle of a frame"
+      assert_desync_exit!(rp, 536_870_913, 536_870_912)
     end
 
     test "a zero-length frame is answered, also as raw bytes" do
@@ -729,6 +743,253 @@ defmodule NFTables.BadInputTest do
       end
 
       assert {0, ""} = RawPort.close(rp, 30_000)
+    end
+  end
+
+  # Every finding of the independent probe of the port binary
+  # (../shared/security-probe.md, items 1 to 8) that the cases above did
+  # not cover, with the behaviour docs/security.md documents.
+  describe "the independent probe" do
+    setup do
+      rp = open!()
+
+      base = [
+        {:add, :table, %{family: :ip, name: "t"}},
+        {:add, :chain, %{family: :ip, table: "t", name: "c"}}
+      ]
+
+      assert RawPort.request(rp, :commit, [base, %{}]) == :ok
+      %{rp: rp}
+    end
+
+    defp big_matches(n, info_bytes) do
+      for _ <- 1..n, do: {:match, %{name: "mark", rev: 1, info: :binary.copy(<<0>>, info_bytes)}}
+    end
+
+    defp rule_msg(exprs), do: {:add, :rule, %{family: :ip, table: "t", chain: "c", exprs: exprs}}
+
+    test "1. a nest whose 16-bit length would wrap is refused by the port, never sent: flat and nested",
+         %{rp: rp} do
+      too_large = "commit: message 0: rule is too large for one netlink message"
+
+      # 16 x 4056 bytes: the expressions nest is 65,540 bytes and would
+      # wrap to 4; 4060 bytes is caught too.
+      for info <- [4056, 4060] do
+        assert RawPort.request(rp, :commit, [[rule_msg(big_matches(16, info))], %{}]) ==
+                 {:error, too_large}
+      end
+
+      # The same inside a dynset's own expressions, inside the rule's.
+      dynset = {:dynset, %{set_name: "s", sreg_key: 1, op: :add, exprs: big_matches(16, 4056)}}
+      assert RawPort.request(rp, :commit, [[rule_msg([dynset])], %{}]) == {:error, too_large}
+
+      # Built with handles and a batch: the same refusal at batch_add.
+      {:ok, r} = RawPort.request(rp, :rule_alloc, [])
+
+      for {k, v} <- [family: :ip, table: "t", chain: "c"],
+          do: :ok = RawPort.request(rp, :rule_set, [r, k, v])
+
+      :ok = RawPort.request(rp, :rule_set, [r, :exprs, big_matches(16, 4056)])
+      {:ok, b} = RawPort.request(rp, :batch_new, [])
+
+      assert RawPort.request(rp, :batch_add, [b, :add, :rule, r]) ==
+               {:error, "batch_add: message 0: rule is too large for one netlink message"}
+
+      # Just under the limit the port sends it, and the kernel judges it
+      # (the mark match's info is not 4 KB).
+      assert {:error, %{errno: :einval, index: 0}} =
+               RawPort.request(rp, :commit, [[rule_msg(big_matches(15, 4056))], %{}])
+
+      # Nothing reached the ruleset.
+      assert {:ok, %{objects: []}} = RawPort.request(rp, :list, [:rule, %{family: :ip}])
+      assert_alive(rp)
+    end
+
+    test "5. socket_open: at most 256 sockets at once, then a clear error until one is closed", %{
+      rp: rp
+    } do
+      socks = for _ <- 1..256, do: elem({:ok, _} = RawPort.request(rp, :socket_open, []), 1)
+
+      assert RawPort.request(rp, :socket_open, []) ==
+               {:error,
+                "socket_open: too many open sockets (the limit is 256): close one with socket_close first"}
+
+      assert RawPort.request(rp, :socket_close, [hd(socks)]) == :ok
+      assert {:ok, _} = RawPort.request(rp, :socket_open, [])
+      assert_alive(rp)
+    end
+
+    test "6. handles bound what they hold: 64 MiB in all, then a clear error until some are freed",
+         %{rp: rp} do
+      # The probe's handle: a rule holding 128 match expressions with 4 KB
+      # of info (about 525 KB as a request). 65,536 of them would be 34 GB.
+      exprs = big_matches(128, 4096)
+
+      {rules, error} =
+        Enum.reduce_while(1..200, {[], nil}, fn _, {rules, nil} ->
+          {:ok, r} = RawPort.request(rp, :rule_alloc, [])
+
+          case RawPort.request(rp, :rule_set, [r, :exprs, exprs], timeout: 30_000) do
+            :ok -> {:cont, {[r | rules], nil}}
+            {:error, message} -> {:halt, {[r | rules], message}}
+          end
+        end)
+
+      assert error =~
+               ~r/^rule_set: the live handles hold (\d+) bytes and the limit is 67108864 \(64 MiB\): free some first$/
+
+      [_, held] = Regex.run(~r/hold (\d+) bytes/, error)
+      assert String.to_integer(held) > 60 * 1024 * 1024
+      # About 120 such rules fit, not 65,536.
+      assert length(rules) in 100..140
+
+      # Refused again while nothing is freed; a refused set adds nothing.
+      [last | _] = rules
+
+      assert {:error, again} =
+               RawPort.request(rp, :rule_set, [last, :exprs, exprs], timeout: 30_000)
+
+      assert again == error
+
+      # ... but reading and freeing work, and give the bytes back.
+      for r <- Enum.take(rules, 10), do: assert(RawPort.request(rp, :rule_free, [r]) == :ok)
+      {:ok, r} = RawPort.request(rp, :rule_alloc, [])
+      assert RawPort.request(rp, :rule_set, [r, :exprs, exprs], timeout: 30_000) == :ok
+
+      # Setting one attribute again replaces its share instead of adding.
+      {:ok, e} = RawPort.request(rp, :expr_alloc, [:match])
+
+      for _ <- 1..200,
+          do: assert(RawPort.request(rp, :expr_set, [e, :info, :binary.copy(<<1>>, 4096)]) == :ok)
+
+      assert_alive(rp)
+    end
+
+    test "7. leniencies are refusals now", %{rp: rp} do
+      # An improper argument list with no elements, [ | :x].
+      RawPort.send_raw(rp, <<131, 104, 3, 97, 1, 119, 4, "ping", 108, 0::32, 119, 1, "x">>)
+
+      assert RawPort.recv(rp) ==
+               {1, {:error, "ping: arguments: improper list (the tail is an atom)"}}
+
+      # [ | []] is the empty list, as the BEAM would read it.
+      RawPort.send_raw(rp, <<131, 104, 3, 97, 2, 119, 4, "ping", 108, 0::32, 106>>)
+      assert RawPort.recv(rp) == {2, {:ok, :pong}}
+
+      # A map with a duplicate key (which no BEAM map has): refused, not
+      # "the last one wins", in attributes, expressions, options, filters.
+      dup = fn pairs ->
+        <<116, length(pairs)::32>> <>
+          Enum.map_join(pairs, fn {k, v} ->
+            <<119, byte_size(k), k::binary>> <>
+              binary_part(:erlang.term_to_binary(v), 1, byte_size(:erlang.term_to_binary(v)) - 1)
+          end)
+      end
+
+      term = fn op, args_bin ->
+        <<131, 104, 3, 97, 3, 119, byte_size(op), op::binary>> <> args_bin
+      end
+
+      list = fn elems -> <<108, length(elems)::32>> <> Enum.join(elems) <> <<106>> end
+
+      enc = fn t ->
+        binary_part(:erlang.term_to_binary(t), 1, byte_size(:erlang.term_to_binary(t)) - 1)
+      end
+
+      table_attrs = dup.([{"name", "a"}, {"family", :inet}, {"name", "b"}])
+      msg = <<104, 3>> <> enc.(:add) <> enc.(:table) <> table_attrs
+      RawPort.send_raw(rp, term.("commit", list.([list.([msg]), enc.(%{})])))
+
+      assert RawPort.recv(rp) ==
+               {3,
+                {:error,
+                 "commit: message 0 (add table): attributes of table: the key :name appears twice"}}
+
+      cmp = <<104, 2>> <> enc.(:cmp) <> dup.([{"sreg", 1}, {"sreg", 2}])
+
+      rule_attrs =
+        <<116, 4::32>> <>
+          enc.(:family) <>
+          enc.(:ip) <>
+          enc.(:table) <>
+          enc.("t") <>
+          enc.(:chain) <>
+          enc.("c") <>
+          enc.(:exprs) <> list.([cmp])
+
+      msg = <<104, 3>> <> enc.(:add) <> enc.(:rule) <> rule_attrs
+      RawPort.send_raw(rp, term.("commit", list.([list.([msg]), enc.(%{})])))
+      assert {3, {:error, message}} = RawPort.recv(rp)
+      assert message =~ "the key :sreg appears twice"
+
+      RawPort.send_raw(
+        rp,
+        term.("commit", list.([enc.([]), dup.([{"echo", true}, {"echo", false}])]))
+      )
+
+      assert RawPort.recv(rp) == {3, {:error, "commit: options: the key :echo appears twice"}}
+
+      RawPort.send_raw(
+        rp,
+        term.("list", list.([enc.(:table), dup.([{"family", :ip}, {"family", :inet}])]))
+      )
+
+      assert RawPort.recv(rp) == {3, {:error, "list: filter: the key :family appears twice"}}
+
+      # Atoms: latin-1 is read as such; too long or not UTF-8 is named.
+      RawPort.send_raw(rp, <<131, 104, 3, 97, 4, 100, 4::16, "p", 0xEF, "ng", 106>>)
+      assert RawPort.recv(rp) == {4, {:error, "unknown op :pïng"}}
+
+      RawPort.send_raw(
+        rp,
+        <<131, 104, 3, 97, 4, 100, 300::16>> <> :binary.copy("a", 300) <> <<106>>
+      )
+
+      assert RawPort.recv(rp) ==
+               {4,
+                {:error,
+                 "op: expected an atom, got an atom of 300 characters (atoms have at most 255)"}}
+
+      RawPort.send_raw(rp, <<131, 104, 3, 97, 4, 118, 2::16, 0xFF, 0xFE, 106>>)
+
+      assert RawPort.recv(rp) ==
+               {4, {:error, "op: expected an atom, got an atom whose text is not valid UTF-8"}}
+
+      assert_alive(rp)
+    end
+
+    test "7. --max-frame takes decimal digits only; a netns name is at most 255 bytes" do
+      {:ok, port} = NFTables.Port.find_port_binary()
+
+      for bad <- ["-18446744073709551615", " 5", "+5", "5 ", "0x10", "", "0", "4294967296"] do
+        assert System.cmd(port, ["--max-frame", bad], stderr_to_stdout: true) ==
+                 {"error: --max-frame takes 1 to 4294967295 bytes\n", 2},
+               inspect(bad)
+      end
+
+      long = String.duplicate("n", 300)
+
+      assert System.cmd(port, ["--netns", long], stderr_to_stdout: true) ==
+               {"error: network namespace name of 300 bytes: at most 255\n", 1}
+
+      Process.flag(:trap_exit, true)
+      assert NFTables.Port.start_link(netns: long) == {:error, {:port_exit, 1}}
+    end
+
+    test "8. an integer where an enum is expected is passed to the kernel as is", %{rp: rp} do
+      {:ok, t} = RawPort.request(rp, :table_alloc, [])
+      assert RawPort.request(rp, :table_set, [t, :flags, 4_294_967_292]) == :ok
+      # Read back as the flags it holds, the unknown ones as integers.
+      assert RawPort.request(rp, :table_get, [t, :flags]) == {:ok, [4_294_967_292]}
+      {:ok, c} = RawPort.request(rp, :chain_alloc, [])
+      assert RawPort.request(rp, :chain_set, [c, :hooknum, 77]) == :ok
+      assert RawPort.request(rp, :chain_get, [c, :hooknum]) == {:ok, 77}
+
+      # The kernel is the judge.
+      table = {:add, :table, %{family: :inet, name: "f", flags: 4_294_967_292}}
+
+      assert {:error, %{errno: :eopnotsupp, index: 0}} =
+               RawPort.request(rp, :commit, [[table], %{}])
     end
   end
 end

@@ -74,20 +74,28 @@ defmodule NFTables.SecurityTest do
   end
 
   describe "as root (netns: :new)" do
-    test "keeps exactly CAP_NET_ADMIN: CapEff, CapPrm, CapBnd 1000, CapInh and CapAmb 0, NoNewPrivs 1, not dumpable" do
+    test "runs as nobody/nogroup with exactly CAP_NET_ADMIN: CapEff, CapPrm, CapBnd 1000, CapInh and CapAmb 0, NoNewPrivs 1, Seccomp 2, not dumpable" do
       pid = start_port!(path: built_port!())
       os_pid = Port.os_pid(pid)
       status = proc_status!(os_pid)
 
-      assert status["Uid"] == "0\t0\t0\t0"
+      # Not root: no owner permission on root's files (security probe,
+      # item 2), and no supplementary group of root's.
+      assert status["Uid"] == "65534\t65534\t65534\t65534"
+      assert status["Gid"] == "65534\t65534\t65534\t65534"
+      assert status["Groups"] == ""
       assert status["CapEff"] == @net_admin
       assert status["CapPrm"] == @net_admin
       assert status["CapInh"] == @zero
       assert status["CapAmb"] == @zero
       assert status["CapBnd"] == @net_admin
       assert status["NoNewPrivs"] == "1"
+      assert status["Seccomp"] == "2"
 
       check = self_check!(pid)
+
+      assert %{landlock: abi} = check
+      assert is_integer(abi) and abi >= 1
 
       assert check == %{
                effective: [:cap_net_admin],
@@ -97,12 +105,19 @@ defmodule NFTables.SecurityTest do
                bounding: [:cap_net_admin],
                no_new_privs: true,
                dumpable: false,
-               pid: os_pid
+               pid: os_pid,
+               user_namespace: :caller,
+               uid: 65_534,
+               gid: 65_534,
+               groups: [],
+               seccomp: :filter,
+               landlock: abi
              }
 
       assert_self_check_matches_proc!(check, os_pid)
       assert cmd!("getpcaps", ["#{os_pid}"]) == "#{os_pid}: cap_net_admin=ep\n"
       assert cmd!("capsh", ["--decode=#{@net_admin}"]) == "0x#{@net_admin}=cap_net_admin\n"
+      assert_proc_files_are_roots!(os_pid)
 
       # And it can use it, in its own namespace.
       assert Port.commit(pid, table_msgs("root_ok")) == :ok
@@ -261,8 +276,16 @@ defmodule NFTables.SecurityTest do
                bounding: decode_caps(own_bounding()),
                no_new_privs: true,
                dumpable: false,
-               pid: os_pid
+               pid: os_pid,
+               user_namespace: :caller,
+               uid: 65_534,
+               gid: 65_534,
+               groups: [],
+               seccomp: :filter,
+               landlock: check.landlock
              }
+
+      assert is_integer(check.landlock)
 
       assert_self_check_matches_proc!(check, os_pid)
       assert cmd!("getpcaps", ["#{os_pid}"]) == "#{os_pid}: =\n"
@@ -339,9 +362,11 @@ defmodule NFTables.SecurityTest do
     end
 
     test "fails with the kernel's reason where user namespaces are not allowed" do
-      # A user namespace of the test's own (the host's limit stays as it
-      # is) whose limit of user namespaces is 0; there a process without
-      # capabilities runs the port.
+      # A user namespace A of the test's own (the host's limit stays as it
+      # is) that allows one user namespace below it, and that one, B, where
+      # uid 65534 (not root: root would have to switch to nobody and could
+      # not, 65534 being unmapped) without capabilities runs the port. The
+      # port's own user namespace would be the second below A.
       dir = tmp_dir!()
       path = copy_port!(dir, 0o755, false)
       stderr = Path.join(dir, "stderr")
@@ -352,8 +377,9 @@ defmodule NFTables.SecurityTest do
         "--map-root-user",
         "sh",
         "-c",
-        "echo 0 > /proc/sys/user/max_user_namespaces && " <>
-          ~s(exec setpriv --inh-caps=-all --bounding-set=-all "$0" "$@" 2>>#{stderr})
+        "echo 1 > /proc/sys/user/max_user_namespaces && " <>
+          "exec unshare --user --map-user=65534 --map-group=65534 " <>
+          ~s(setpriv --inh-caps=-all --bounding-set=-all "$0" "$@" 2>>#{stderr})
       ]
 
       Process.flag(:trap_exit, true)
@@ -363,6 +389,32 @@ defmodule NFTables.SecurityTest do
 
       assert File.read!(stderr) ==
                "error: cannot create a network namespace: No space left on device\n"
+    end
+
+    test "uid 0 of a user namespace without CAP_SETUID: refuses to run as root and says why" do
+      # uid 0 of a user namespace that maps it to the host's root: its
+      # owner permissions are root's on every file. The port must become
+      # nobody, cannot, and does not start.
+      dir = tmp_dir!()
+      path = copy_port!(dir, 0o755, false)
+      stderr = Path.join(dir, "stderr")
+
+      prefix = [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "sh",
+        "-c",
+        ~s(exec setpriv --inh-caps=-all --bounding-set=-all "$0" "$@" 2>>#{stderr})
+      ]
+
+      Process.flag(:trap_exit, true)
+
+      assert Port.start_link(path: path, netns: :new, command_prefix: prefix) ==
+               {:error, {:port_exit, 1}}
+
+      assert File.read!(stderr) ==
+               "error: cannot switch to uid 65534 gid 65534: Operation not permitted\n"
     end
   end
 
@@ -484,14 +536,8 @@ defmodule NFTables.SecurityTest do
   end
 
   describe "input limits" do
-    test "--max-frame: a larger frame is refused with an error naming the limit, and bad frames get errors; the port goes on" do
+    test "--max-frame: bad frames get errors and the port goes on; a larger frame is refused with an error naming the limit, then exit 3" do
       port = raw_open(built_port!(), ["--netns", "new", "--max-frame", "64"])
-
-      Elixir.Port.command(port, :binary.copy(<<0>>, 100))
-
-      assert raw_recv(port) ==
-               {nil,
-                {:error, "frame of 100 bytes is larger than the limit of 64 bytes (--max-frame)"}}
 
       # Not ETF, not a request, a bad request id, an unknown op: each an
       # error reply, never an exit.
@@ -510,7 +556,15 @@ defmodule NFTables.SecurityTest do
 
       raw_send(port, 9, :ping, [])
       assert raw_recv(port) == {9, {:ok, :pong}}
-      Elixir.Port.close(port)
+
+      # A length over the limit: the stream's framing is broken.
+      Elixir.Port.command(port, :binary.copy(<<0>>, 100))
+
+      assert raw_recv(port) ==
+               {nil,
+                {:error, "frame of 100 bytes is larger than the limit of 64 bytes (--max-frame)"}}
+
+      assert_receive {^port, {:exit_status, 3}}, 10_000
     end
 
     test "at most 65536 live handles; one more is an error until one is freed" do
@@ -741,7 +795,7 @@ defmodule NFTables.SecurityTest do
   defp run_doc_command({:not_run, _reason}, _command, ctx), do: ctx
 
   defp run_doc_command(kind, command, ctx)
-       when kind in [:grep_cap, :grep_no_new_privs, :getpcaps] do
+       when kind in [:grep_cap, :grep_no_new_privs, :grep_seccomp, :grep_uid, :getpcaps] do
     ctx = with_port(ctx)
     {_pid, os_pid} = ctx.port
     command = ctx |> then(&substitute(command, &1)) |> String.replace("<pid>", "#{os_pid}")
@@ -755,6 +809,12 @@ defmodule NFTables.SecurityTest do
 
         :grep_no_new_privs ->
           "NoNewPrivs:\t1\n"
+
+        :grep_seccomp ->
+          "Seccomp:\t2\nSeccomp_filters:\t1\n"
+
+        :grep_uid ->
+          "Uid:\t65534\t65534\t65534\t65534\n"
 
         :getpcaps ->
           "#{os_pid}: cap_net_admin=ep\n"
@@ -980,18 +1040,24 @@ defmodule NFTables.SecurityDocsTest do
     words = [
       "refuse",
       "namespace",
+      "nobody",
       "ambient",
       "bounding",
       "effective",
       "NO_NEW_PRIVS",
-      "DUMPABLE"
+      "DUMPABLE",
+      "/proc/sys/net",
+      "seccomp"
     ]
 
     [_, caps_list] =
-      Regex.run(~r/At start, in this order:\n(.*?)\n \* At shutdown/s, read!("src/caps.c"))
+      Regex.run(
+        ~r/At start, in this order \(main.c calls each\):\n(.*?)\n \* At shutdown/s,
+        read!("src/caps.c")
+      )
 
     caps_steps =
-      Regex.scan(~r/^ \*\s+(\d)\. (.*?)(?=^ \*\s+\d\.|\z)/ms, caps_list, capture: :all_but_first)
+      Regex.scan(~r/^ \*\s+(\d+)\. (.*?)(?=^ \*\s+\d+\.|\z)/ms, caps_list, capture: :all_but_first)
 
     [_, doc_list] =
       Regex.run(
@@ -999,7 +1065,7 @@ defmodule NFTables.SecurityDocsTest do
         read!("docs/security.md")
       )
 
-    doc_steps = Regex.scan(~r/^(\d)\. (.*?)(?=^\d\.|\z)/ms, doc_list, capture: :all_but_first)
+    doc_steps = Regex.scan(~r/^(\d+)\. (.*?)(?=^\d+\.|\z)/ms, doc_list, capture: :all_but_first)
 
     assert length(caps_steps) == length(words)
     assert length(doc_steps) == length(words)
@@ -1027,6 +1093,13 @@ defmodule NFTables.SecurityDocsTest do
     assert doc =~ "at most #{frame} MiB (#{String.to_integer(frame) * 1024 * 1024} bytes)"
     assert doc =~ "At most #{handles} handles"
     assert doc =~ "(the limit is #{handles})"
+
+    [_, mib] =
+      Regex.run(~r/#define NFP_MAX_HANDLE_BYTES \((\d+)ull << 20\)/, read!("src/handles.h"))
+
+    assert doc =~ "#{mib} MiB (#{String.to_integer(mib) * 1024 * 1024} bytes)"
+    [_, socks] = Regex.run(~r/#define NFP_MAX_SOCKETS (\d+)/, read!("src/handles.h"))
+    assert doc =~ "at most #{socks} sockets"
 
     assert read!("docs/protocol.md") =~
              "default #{String.to_integer(frame) * 1024 * 1024}, #{frame} MiB"

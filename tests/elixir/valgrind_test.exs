@@ -188,9 +188,13 @@ defmodule NFTables.ValgrindTest do
     ]
   end
 
+  # The port runs with its seccomp filter on, which valgrind shares (see
+  # src/seccomp.c): --vgdb=no, because valgrind's gdbserver FIFOs in /tmp
+  # would be unlinked at exit, a call the filter rightly kills.
   defp valgrind_prefix(log) do
     [
       "valgrind",
+      "--vgdb=no",
       "--error-exitcode=99",
       "--leak-check=full",
       "--errors-for-leak-kinds=definite",
@@ -218,6 +222,9 @@ defmodule NFTables.ValgrindTest do
     Process.put(:count, 0)
     # The first request waits for valgrind to start the port.
     assert req(rp, :ping, [], 60_000) == {:ok, :pong}
+    # With the seccomp filter on, as always (valgrind does not know the
+    # Landlock system calls, so Landlock is off under it).
+    assert {:ok, %{seccomp: :filter, landlock: :off}} = req(rp, :self_check, [])
     %{rp: rp, log: log}
   end
 
@@ -580,9 +587,12 @@ defmodule NFTables.ValgrindTest do
       :erlang.term_to_binary({Integer.pow(2, 64), :ping, []}),
       :erlang.term_to_binary({1, :ping}),
       :erlang.term_to_binary({7, :ping, [deep]}),
-      :erlang.term_to_binary({7, :ping, [self()]}),
-      :binary.copy(<<0>>, @max_frame + 1 + round)
+      :erlang.term_to_binary({7, :ping, [self()]})
     ]
+
+    # (A frame over --max-frame ends the port with status 3: it is not
+    # bad input the port goes on after, see bad_input_test.exs.)
+    _ = round
 
     for frame <- frames do
       RawPort.send_raw(rp, frame)

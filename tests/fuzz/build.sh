@@ -20,7 +20,7 @@ out="$build/fuzz"
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build"
 fi
-if ! log=$(ninja -C "$build" nfp_enums.c nfp_objects.c nfp_ops.c nfp_tables.h 2>&1); then
+if ! log=$(ninja -C "$build" nfp_enums.c nfp_objects.c nfp_ops.c nfp_tables.h nfp_sysctl.c 2>&1); then
 	printf '%s\n' "$log" >&2
 	echo "build.sh: generating the tables in $build failed" >&2
 	exit 1
@@ -32,8 +32,8 @@ if [ ! -f "$ei_dir/lib/libei.a" ]; then
 	exit 1
 fi
 
-srcs=$(ls src/*.c | grep -v '^src/main\.c$')
-gen="$build/nfp_enums.c $build/nfp_objects.c $build/nfp_ops.c"
+srcs=$(ls src/*.c | grep -v -e '^src/main\.c$' -e '^src/ops_test\.c$')
+gen="$build/nfp_enums.c $build/nfp_objects.c $build/nfp_ops.c $build/nfp_sysctl.c"
 mkdir -p "$out"
 
 # shellcheck disable=SC2086
@@ -43,7 +43,7 @@ $CC -g -O1 -std=gnu11 \
 	-Isrc -I"$build" -I"$ei_dir/include" \
 	-o "$out/fuzz_request.new" \
 	tests/fuzz/fuzz_request.c tests/fuzz/no_kernel.c $srcs $gen \
-	$(pkg-config --libs libmnl libnftnl libcap) "$ei_dir/lib/libei.a" -lpthread
+	$(pkg-config --libs libmnl libnftnl libcap libseccomp) "$ei_dir/lib/libei.a" -lpthread
 mv "$out/fuzz_request.new" "$out/fuzz_request"
 
 # The dictionary: "\x77<len><name>" (SMALL_ATOM_UTF8_EXT) for every quoted

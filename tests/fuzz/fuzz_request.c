@@ -27,7 +27,10 @@
 
 #include <ei.h>
 
+#include <seccomp.h>
+
 #include "dispatch.h"
+#include "sandbox.h"
 #include "etf.h"
 #include "frame.h"
 #include "ops.h"
@@ -137,6 +140,37 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	ei_init();
 	ei_x_new(&out);
 	verbose = getenv("FUZZ_VERBOSE") && *getenv("FUZZ_VERBOSE") == '1';
+	/* The port's seccomp filter, as the port has it (a call the request
+	 * path makes that the port may not kills the fuzzer with SIGSYS,
+	 * which libFuzzer reports as a crash), plus what libFuzzer and the
+	 * sanitizers call themselves: threads, timers, corpus files, reports.
+	 * No Landlock, no sysctl directory (sysctl ops answer an error here:
+	 * the fuzzer never writes the host's sysctls). FUZZ_SANDBOX=0 runs
+	 * without it. */
+	if (!getenv("FUZZ_SANDBOX") || strcmp(getenv("FUZZ_SANDBOX"), "0") != 0) {
+		static const int harness[] = {
+			SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list),
+			SCMP_SYS(rseq), SCMP_SYS(getrusage), SCMP_SYS(setitimer),
+			SCMP_SYS(getitimer), SCMP_SYS(alarm), SCMP_SYS(sigaltstack),
+			SCMP_SYS(rt_sigtimedwait), SCMP_SYS(rt_sigsuspend), SCMP_SYS(wait4),
+			SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(mkdir), SCMP_SYS(unlink),
+			SCMP_SYS(rename), SCMP_SYS(readlink), SCMP_SYS(readlinkat),
+			SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
+			SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(statx), SCMP_SYS(sched_getaffinity),
+			SCMP_SYS(sched_setaffinity), SCMP_SYS(getppid), SCMP_SYS(getpgrp),
+			SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(pipe),
+			SCMP_SYS(pipe2), SCMP_SYS(times), SCMP_SYS(sysinfo), SCMP_SYS(uname),
+			SCMP_SYS(ftruncate), SCMP_SYS(fsync), SCMP_SYS(pread64),
+			SCMP_SYS(pwrite64), SCMP_SYS(getcwd), SCMP_SYS(prlimit64),
+			SCMP_SYS(getrlimit), SCMP_SYS(setrlimit),
+			/* LeakSanitizer stops the world with a ptrace()ing thread. */
+			SCMP_SYS(ptrace), SCMP_SYS(waitid), SCMP_SYS(sched_getparam),
+		};
+
+		if (nfp_seccomp_install(-1, harness, sizeof(harness) / sizeof(harness[0]),
+					NFP_SANDBOX_HARNESS) < 0)
+			abort();
+	}
 	return 0;
 }
 

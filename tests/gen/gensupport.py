@@ -31,8 +31,8 @@ if GEN_DIR not in sys.path:
     sys.path.insert(0, GEN_DIR)
 
 # The output layout of generate_all() and of small_golden/.
-C_FILES = ("nfp_enums.c", "nfp_objects.c", "nfp_ops.c", "nfp_tables.h")
-C_SOURCES = ("nfp_enums.c", "nfp_objects.c", "nfp_ops.c")
+C_FILES = ("nfp_enums.c", "nfp_objects.c", "nfp_ops.c", "nfp_sysctl.c", "nfp_tables.h")
+C_SOURCES = ("nfp_enums.c", "nfp_objects.c", "nfp_ops.c", "nfp_sysctl.c")
 
 
 def run_generate(*args, timeout=120):

@@ -64,12 +64,18 @@ defmodule NFTables.Port.Test.RawPort do
       `:command_prefix`);
     * `:extra` - more arguments for the port, e.g. `["--max-frame", "1024"]`;
     * `:command_prefix` - a command (found on `PATH`) and its arguments that
-      run the port, e.g. `["valgrind", ...]`.
+      run the port, e.g. `["valgrind", ...]`;
+    * `:path` - another port binary (e.g. the test build).
   """
   @spec open(keyword()) :: t()
   def open(opts \\ []) do
     packet = Keyword.get(opts, :packet, 4)
-    {:ok, path} = NFTables.Port.find_port_binary()
+
+    path =
+      Keyword.get_lazy(opts, :path, fn ->
+        {:ok, path} = NFTables.Port.find_port_binary()
+        path
+      end)
 
     netns =
       case Keyword.get(opts, :netns, "new") do

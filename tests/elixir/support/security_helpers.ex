@@ -332,6 +332,8 @@ defmodule NFTables.SecurityHelpers do
         :systemd_security,
       "grep Cap /proc/<pid>/status" => :grep_cap,
       "grep NoNewPrivs /proc/<pid>/status" => :grep_no_new_privs,
+      "grep Seccomp /proc/<pid>/status" => :grep_seccomp,
+      "grep Uid /proc/<pid>/status" => :grep_uid,
       "getpcaps <pid>" => :getpcaps,
       "capsh --decode=0000000000001000" => :capsh_decode,
       "cat /proc/sys/user/max_user_namespaces" => :max_user_namespaces,
