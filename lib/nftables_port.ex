@@ -31,8 +31,10 @@ defmodule NFTables.Port do
       :ok = NFTables.Port.restore(other_pid, dump)
 
   `commit/3` sends all messages as one netlink transaction: all of it lands
-  or none of it does. A kernel error names the failing message:
-  `{:error, %{index: i, errno: :enoent, message: "..."}}`.
+  or none of it does. A kernel error names the failing message, the object
+  it addressed and the attribute the kernel blamed:
+  `{:error, %{errno: :enoent, index: i, object: %{...}, attr: :name,
+  message: "..."}}`; every error shape is in `NFTables.Port.Errors`.
 
   The handle API (`NFTables.Port.Table`, `NFTables.Port.Batch`, ...) and
   the other ops are generated from `schema/` into `elixir_stubs/`; they all
@@ -59,6 +61,8 @@ defmodule NFTables.Port do
   # Extra time the caller waits beyond a request's own timeout, so that the
   # server's `{:error, :timeout}` normally arrives before the caller gives up.
   @call_grace 5_000
+
+  alias NFTables.Port.Errors
 
   @typedoc "A running `NFTables.Port` server: a pid or a registered name."
   @type server :: GenServer.server()
@@ -248,15 +252,27 @@ defmodule NFTables.Port do
       when is_atom(op) and is_list(args) and
              (is_nil(timeout) or timeout == :infinity or
                 (is_integer(timeout) and timeout >= 0)) do
-    caller_timeout = if is_integer(timeout), do: timeout + @call_grace, else: :infinity
+    case request(server, op, args, timeout) do
+      {:error, %{errno: _} = error} ->
+        {:error, Errors.explain(error, op, args, &request(server, &1, &2, timeout))}
 
-    GenServer.call(server, {:request, op, args, timeout}, caller_timeout)
+      reply ->
+        reply
+    end
   end
 
   def call(_server, op, args, timeout) do
-    {:error,
-     "call: expected an atom op, a list of args and a timeout, got: " <>
-       "#{inspect(op)}, #{inspect(args, limit: 5)}, #{inspect(timeout)}"}
+    Errors.badarg(
+      "call: expected an atom op, a list of args and a timeout, got: " <>
+        "#{inspect(op)}, #{inspect(args, limit: 5)}, #{inspect(timeout)}"
+    )
+  end
+
+  # One request, its reply as the port sent it.
+  @spec request(server(), atom(), list(), timeout() | nil) :: reply()
+  defp request(server, op, args, timeout) do
+    caller_timeout = if is_integer(timeout), do: timeout + @call_grace, else: :infinity
+    GenServer.call(server, {:request, op, args, timeout}, caller_timeout)
   end
 
   ## The declarative API
@@ -277,18 +293,21 @@ defmodule NFTables.Port do
       (see `genid/2`);
     * `timeout: ms` - for this call only.
 
-  A kernel error names the failing message:
-  `{:error, %{index: i, errno: :enoent, message: "..."}}`.
+  A kernel error names the failing message and what it addressed:
+  `{:error, %{errno: :enoent, index: i, object: %{type: :set, ...},
+  attr: :name, message: "..."}}` (see `NFTables.Port.Errors`). Element
+  keys are checked against their set's `key_len` before anything is sent.
   """
   @spec commit(server(), [msg()], [commit_option()] | map()) ::
           :ok
           | {:ok, [non_neg_integer() | nil]}
-          | {:error, map() | String.t() | :generation_changed}
+          | {:error, Errors.t() | :generation_changed | term()}
   def commit(server, msgs, opts \\ []) do
     with :ok <- check_msgs(msgs),
          {:ok, opts} <- options_map("commit", opts, [:echo, :genid, :timeout]),
-         :ok <- check_commit_options(opts) do
-      {timeout, opts} = Map.pop(opts, :timeout)
+         :ok <- check_commit_options(opts),
+         {timeout, opts} = Map.pop(opts, :timeout),
+         :ok <- Errors.check_key_lens(msgs, &request(server, &1, &2, timeout)) do
       call(server, :commit, [msgs, opts], timeout)
     end
   end
@@ -320,8 +339,9 @@ defmodule NFTables.Port do
 
   @doc """
   One object of `type` by its keys (`family`, `table`, `name`, or `handle`
-  where the kernel takes one), as an attribute map. A missing object is
-  `{:error, "No such file or directory (ENOENT)"}`. The only option is
+  where the kernel takes one), as an attribute map. A missing object is a
+  kernel error `%{errno: :enoent, object: ..., message: "..."}` (see
+  `NFTables.Port.Errors`). The only option is
   `:timeout`.
   """
   @spec get(server(), atom(), map() | keyword(), timeout: timeout()) ::
@@ -342,7 +362,7 @@ defmodule NFTables.Port do
   The only option is `:timeout`.
   """
   @spec dump(server(), timeout: timeout()) ::
-          {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, String.t()}
+          {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, Errors.t() | term()}
   def dump(server, opts \\ []) do
     with {:ok, timeout} <- timeout_option("dump", opts) do
       call(server, :dump, [], timeout)
@@ -358,16 +378,17 @@ defmodule NFTables.Port do
   used.
   """
   @spec restore(server(), map() | [msg()] | {:ok, map()}, [commit_option()] | map()) ::
-          :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t()}
+          :ok | {:ok, [non_neg_integer() | nil]} | {:error, Errors.t() | term()}
   def restore(server, dump, opts \\ [])
   def restore(server, {:ok, %{msgs: msgs}}, opts), do: commit(server, msgs, opts)
   def restore(server, %{msgs: msgs}, opts), do: commit(server, msgs, opts)
   def restore(server, msgs, opts) when is_list(msgs), do: commit(server, msgs, opts)
 
   def restore(_server, dump, _opts) do
-    {:error,
-     "restore: expected the map returned by dump/1 or a list of messages, got: " <>
-       inspect(dump, limit: 5)}
+    Errors.badarg(
+      "restore: expected the map returned by dump/1 or a list of messages, got: " <>
+        inspect(dump, limit: 5)
+    )
   end
 
   @doc """
@@ -375,7 +396,8 @@ defmodule NFTables.Port do
 
   The only option is `:timeout`.
   """
-  @spec genid(server(), timeout: timeout()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec genid(server(), timeout: timeout()) ::
+          {:ok, non_neg_integer()} | {:error, Errors.t() | term()}
   def genid(server, opts \\ []) do
     with {:ok, timeout} <- timeout_option("genid", opts) do
       call(server, :genid, [], timeout)
@@ -658,6 +680,7 @@ defmodule NFTables.Port do
 
   defp valid_option?({:command_prefix, prefix}),
     do: is_list(prefix) and Enum.all?(prefix, &(is_binary(&1) and &1 != ""))
+
   defp valid_option?(_option), do: false
 
   @spec resolve_path([option()]) :: {:ok, Path.t()} | {:error, term()}
@@ -699,7 +722,7 @@ defmodule NFTables.Port do
     end
   end
 
-  @spec check_msgs(term(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec check_msgs(term(), non_neg_integer()) :: :ok | {:error, Errors.caller_error()}
   defp check_msgs(msgs, index \\ 0)
   defp check_msgs([], _index), do: :ok
 
@@ -707,35 +730,39 @@ defmodule NFTables.Port do
     if valid_msg?(msg) do
       check_msgs(rest, index + 1)
     else
-      {:error,
-       "commit: message #{index} is not {verb, type, attrs} with an atom verb and " <>
-         "type and a map of attributes: #{inspect(msg, limit: 5)}"}
+      Errors.badarg(
+        "commit: message #{index} is not {verb, type, attrs} with an atom verb and " <>
+          "type and a map of attributes: #{inspect(msg, limit: 5)}",
+        index
+      )
     end
   end
 
   defp check_msgs(msgs, 0) do
-    {:error,
-     "commit: msgs must be a list of {verb, type, attrs}, got: #{inspect(msgs, limit: 5)}"}
+    Errors.badarg(
+      "commit: msgs must be a list of {verb, type, attrs}, got: #{inspect(msgs, limit: 5)}"
+    )
   end
 
-  defp check_msgs(_tail, _index), do: {:error, "commit: msgs must be a proper list"}
+  defp check_msgs(_tail, _index), do: Errors.badarg("commit: msgs must be a proper list")
 
   @spec valid_msg?(term()) :: boolean()
   defp valid_msg?({verb, type, attrs}), do: is_atom(verb) and is_atom(type) and is_map(attrs)
   defp valid_msg?(_msg), do: false
 
-  @spec check_commit_options(map()) :: :ok | {:error, String.t()}
+  @spec check_commit_options(map()) :: :ok | {:error, Errors.caller_error()}
   defp check_commit_options(opts) do
     Enum.find_value(opts, :ok, fn
       {:echo, echo} when is_boolean(echo) -> nil
       {:genid, genid} when is_integer(genid) and genid >= 0 -> nil
       {:timeout, :infinity} -> nil
       {:timeout, ms} when is_integer(ms) and ms >= 0 -> nil
-      {key, value} -> {:error, "commit: invalid option #{key}: #{inspect(value, limit: 5)}"}
+      {key, value} -> Errors.badarg("commit: invalid option #{key}: #{inspect(value, limit: 5)}")
     end)
   end
 
-  @spec options_map(String.t(), term(), [atom()]) :: {:ok, map()} | {:error, String.t()}
+  @spec options_map(String.t(), term(), [atom()]) ::
+          {:ok, map()} | {:error, Errors.caller_error()}
   defp options_map(what, opts, known) do
     map =
       cond do
@@ -746,41 +773,45 @@ defmodule NFTables.Port do
 
     cond do
       map == nil ->
-        {:error,
-         "#{what}: options must be a keyword list or a map, got: #{inspect(opts, limit: 5)}"}
+        Errors.badarg(
+          "#{what}: options must be a keyword list or a map, got: #{inspect(opts, limit: 5)}"
+        )
 
       unknown = Enum.find(Map.keys(map), &(&1 not in known)) ->
-        {:error,
-         "#{what}: unknown option #{inspect(unknown)} (known: " <>
-           Enum.map_join(known, ", ", &inspect/1) <> ")"}
+        Errors.badarg(
+          "#{what}: unknown option #{inspect(unknown)} (known: " <>
+            Enum.map_join(known, ", ", &inspect/1) <> ")"
+        )
 
       true ->
         {:ok, map}
     end
   end
 
-  @spec timeout_option(String.t(), term()) :: {:ok, timeout() | nil} | {:error, String.t()}
+  @spec timeout_option(String.t(), term()) ::
+          {:ok, timeout() | nil} | {:error, Errors.caller_error()}
   defp timeout_option(what, opts) do
     with {:ok, map} <- options_map(what, opts, [:timeout]) do
       case Map.get(map, :timeout) do
         nil -> {:ok, nil}
         :infinity -> {:ok, :infinity}
         ms when is_integer(ms) and ms >= 0 -> {:ok, ms}
-        other -> {:error, "#{what}: invalid option timeout: #{inspect(other)}"}
+        other -> Errors.badarg("#{what}: invalid option timeout: #{inspect(other)}")
       end
     end
   end
 
-  @spec check_type(term()) :: :ok | {:error, String.t()}
+  @spec check_type(term()) :: :ok | {:error, Errors.caller_error()}
   defp check_type(type) when is_atom(type) and not is_nil(type) and not is_boolean(type),
     do: :ok
 
   defp check_type(type),
     do:
-      {:error,
-       "list: the object type must be an atom such as :table, got: #{inspect(type, limit: 5)}"}
+      Errors.badarg(
+        "list: the object type must be an atom such as :table, got: #{inspect(type, limit: 5)}"
+      )
 
-  @spec filter_map(term()) :: {:ok, map()} | {:error, String.t()}
+  @spec filter_map(term()) :: {:ok, map()} | {:error, Errors.caller_error()}
   defp filter_map(filter) when is_map(filter), do: {:ok, filter}
 
   defp filter_map(filter) when is_list(filter) do
@@ -791,9 +822,10 @@ defmodule NFTables.Port do
 
   defp filter_map(filter), do: filter_error(filter)
 
-  @spec filter_error(term()) :: {:error, String.t()}
+  @spec filter_error(term()) :: {:error, Errors.caller_error()}
   defp filter_error(filter) do
-    {:error,
-     "list: the filter must be a map or a keyword list, got: #{inspect(filter, limit: 5)}"}
+    Errors.badarg(
+      "list: the filter must be a map or a keyword list, got: #{inspect(filter, limit: 5)}"
+    )
   end
 end

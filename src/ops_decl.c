@@ -21,6 +21,7 @@
 #include "attr.h"
 #include "backend.h"
 #include "etf.h"
+#include "extack.h"
 #include "handles.h"
 #include "nl.h"
 #include "obj.h"
@@ -42,7 +43,7 @@ struct nfp_sock *nfp_default_sock(struct nfp_req *req)
 	if (default_sock.nl)
 		return &default_sock;
 	if (nfp_sock_open(&default_sock, err, sizeof(err)) < 0) {
-		nfp_fail(req, "cannot open a netlink socket: %s", err);
+		nfp_fail_port(req, "cannot open a netlink socket: %s", err);
 		return NULL;
 	}
 	return &default_sock;
@@ -160,10 +161,14 @@ static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
 				nfp_listable_types());
 	o = nfp_obj_new(obj);
 	if (!o)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	ret = nfp_obj_decode_map(req, &req->idx, obj, o, verb_decode_flags(v));
 	if (ret == 0)
 		ret = nfp_batch_add(req, b, obj, v, o, i);
+	if (ret < 0 && req->err[0]) {
+		req->err_indexed = true;
+		req->err_index = i;
+	}
 	if (ret < 0 && req->err[0] && strncmp(req->err, "message ", 8) != 0) {
 		/* Prefix the message so the client knows which one failed. */
 		char prefix[160];
@@ -403,7 +408,7 @@ static int dump_per_parent(struct nfp_req *req, struct nfp_sock *s, struct liste
 
 	parents.keep = malloc(parents.keep_cap * sizeof(void *));
 	if (!pf || !parents.keep) {
-		ret = nfp_fail(req, "out of memory");
+		ret = nfp_fail_port(req, "out of memory");
 		goto out;
 	}
 	for (uint8_t i = 0; filter && i < lp->n; i++)
@@ -415,7 +420,7 @@ static int dump_per_parent(struct nfp_req *req, struct nfp_sock *s, struct liste
 		void *cf = nfp_obj_new(l->obj);
 
 		if (!cf) {
-			ret = nfp_fail(req, "out of memory");
+			ret = nfp_fail_port(req, "out of memory");
 			goto out;
 		}
 		/* The caller's filter, then the parent's names. */
@@ -567,7 +572,7 @@ static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
 				break;
 		}
 		if (el.repeated) {
-			nfp_fail(req, "the set's elements kept moving during the dump (the kernel resizing its hash table); try again");
+			nfp_fail_port(req, "the set's elements kept moving during the dump (the kernel resizing its hash table); try again");
 			goto out;
 		}
 		nfp_enc_list_close(req->out, at, el.count);
@@ -578,6 +583,23 @@ out:
 			return -1;
 	}
 	return el.count;
+}
+
+/* The attribute that names the parent when the filter names exactly one
+ * (every list-filter attribute is set: the element filter's :set), or
+ * NULL. */
+static const struct nfp_attr *names_one_parent(const struct nfp_obj *obj, void *filter)
+{
+	uint16_t id = NFP_NO_ATTR;
+
+	if (!filter || obj->nlist_filter == 0)
+		return NULL;
+	for (uint8_t i = 0; i < obj->nlist_filter; i++) {
+		id = obj->list_filter[i];
+		if (!obj->backend->is_set(filter, id))
+			return NULL;
+	}
+	return nfp_attr_by_id(obj->attrs, obj->nattrs, id);
 }
 
 /* Elements: list the sets (list_via), then the elements of each. */
@@ -592,11 +614,21 @@ static int dump_elements(struct nfp_req *req, struct nfp_sock *s, const struct n
 
 	sets.keep = malloc(sets.keep_cap * sizeof(void *));
 	if (!sets.keep)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	/* The set filter names the set by its own attribute ids, which are
 	 * the element object's (both are libnftnl sets). */
+	req->kerr_as = eobj;
 	if (dump_objects(req, s, &sets) < 0) {
+		req->kerr_as = NULL;
 		ret = -1;
+		goto out;
+	}
+	req->kerr_as = NULL;
+	/* A set named by the filter that is not there is an error, as the
+	 * kernel's for a missing table: not an empty listing. */
+	if (sets.nkeep == 0 && names_one_parent(eobj, filter)) {
+		ret = nfp_fail_kernel(req, -1, ENOENT);
+		req->kerr_attr = names_one_parent(eobj, filter)->name;
 		goto out;
 	}
 	for (uint32_t i = 0; i < sets.nkeep; i++) {
@@ -633,7 +665,7 @@ static int list_filter(struct nfp_req *req, const struct nfp_obj *obj, void **fi
 		return 0;
 	*filter = nfp_obj_new(obj);
 	if (!*filter)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	names[0] = '\0';
 	if (obj->family_attr != NFP_NO_ATTR)
 		off += snprintf(names, sizeof(names), "family");
@@ -727,8 +759,10 @@ int nfp_op_list(struct nfp_req *req)
 		ret = 0;
 		goto out;
 	}
-	ret = nfp_fail(req, "the ruleset kept changing during the listing (10 tries)");
+	ret = nfp_fail_port(req, "the ruleset kept changing during the listing (10 tries)");
 out:
+	if (ret < 0 && req->kerr)
+		nfp_kerr_object(req, obj, filter);
 	if (filter)
 		obj->backend->free(filter);
 	return ret;
@@ -773,7 +807,7 @@ int nfp_op_get(struct nfp_req *req)
 		return nfp_fail(req, "cannot get one :%s; list it instead", type);
 	keys = nfp_obj_new(obj);
 	if (!keys)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	if (nfp_obj_decode_map(req, &req->idx, obj, keys,
 			       NFP_DEC_SKIP_READONLY | NFP_DEC_KEYS_ONLY) < 0)
 		goto out;
@@ -792,6 +826,8 @@ int nfp_op_get(struct nfp_req *req)
 	nfp_obj_encode_map(req->out, obj, g.found);
 	ret = 0;
 out:
+	if (ret < 0 && req->kerr)
+		nfp_kerr_object(req, obj, keys);
 	if (g.found)
 		obj->backend->free(g.found);
 	obj->backend->free(keys);
@@ -870,5 +906,5 @@ int nfp_op_dump(struct nfp_req *req)
 		nfp_enc_u64(req->out, after);
 		return 0;
 	}
-	return nfp_fail(req, "the ruleset kept changing during the dump (10 tries)");
+	return nfp_fail_port(req, "the ruleset kept changing during the dump (10 tries)");
 }

@@ -94,7 +94,7 @@ int nfp_op_obj_alloc(struct nfp_req *req)
 	uint64_t id;
 
 	if (!o)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	id = nfp_handle_new(NFP_H_OBJ, o);
 	if (id == 0) {
 		obj->backend->free(o);
@@ -213,7 +213,7 @@ static int expr_unset(struct nfp_req *req, struct nfp_handle *h, const struct nf
 	struct nftnl_expr *old = h->ptr, *e = nftnl_expr_alloc(h->expr->name);
 
 	if (!e)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	for (uint16_t i = 0; i < h->expr->nattrs; i++) {
 		const struct nfp_attr *x = &h->expr->attrs[i];
 		uint32_t len;
@@ -228,7 +228,7 @@ static int expr_unset(struct nfp_req *req, struct nfp_handle *h, const struct nf
 
 			if (!copy) {
 				nftnl_expr_free(e);
-				return nfp_fail(req, "out of memory");
+				return nfp_fail_port(req, "out of memory");
 			}
 			memcpy(copy, p, len);
 			p = copy;

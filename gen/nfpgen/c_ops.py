@@ -11,7 +11,8 @@ def emit(schema, root):
     out.append("const struct nfp_op nfp_ops[] = {")
     for op in sorted(schema.ops, key=lambda x: x.name):
         obj = f"&{obj_c_name(op.object)}" if op.object else "NULL"
-        out.append(f"\t{{ {cstr(op.name)}, {op.handler}, {len(op.args)}, {obj} }},")
+        indexed = "true" if op.errors == "indexed" else "false"
+        out.append(f"\t{{ {cstr(op.name)}, {op.handler}, {len(op.args)}, {obj}, {indexed} }},")
     out.append("};\n")
     out.append(f"const size_t nfp_nops = {len(schema.ops)};")
     return "\n".join(out) + "\n"

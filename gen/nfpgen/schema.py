@@ -56,6 +56,8 @@ class Attr:
         # (set to the first when absent), so that libnftnl frees what it owns.
         self.requires = raw.get("requires")
         self.elem_object = raw.get("object")   # for list types: the item object
+        # The netlink type it travels as (see nla.py); None: derived.
+        self.nla = raw.get("nla")
         self.path = path
         self.key = key
 
@@ -123,6 +125,8 @@ class Op:
         self.returns = raw["returns"]
         self.doc = raw["doc"].strip()
         self.object = raw.get("object")
+        # "indexed": a kernel error names the failing message's index.
+        self.errors = raw.get("errors")
         self.path = path
 
 
@@ -215,7 +219,8 @@ def _load_enums(schema, path):
 
 ATTR_REQUIRED = ["name", "const", "type", "doc"]
 ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "exact-len", "flags", "nft", "object",
-                 "exclusive-with", "requires"]
+                 "exclusive-with", "requires", "nla"]
+NLA_RE = re.compile(r"^(none|NFTA_[A-Z0-9_]+(/NFTA_[A-Z0-9_]+)?)$")
 
 
 def _validate_attrs(path, raw_attrs):
@@ -237,6 +242,9 @@ def _validate_attrs(path, raw_attrs):
         for f in a.get("flags", []):
             if f not in ATTR_FLAGS:
                 raise SchemaError(path, f"{where}.flags", f"unknown flag {f!r} (known: {', '.join(ATTR_FLAGS)})")
+        if "nla" in a and (not isinstance(a["nla"], str) or not NLA_RE.match(a["nla"])):
+            raise SchemaError(path, f"{where}.nla",
+                              "must be none, NFTA_X or NFTA_NEST/NFTA_X")
         t = wiretypes.get(a["type"])
         if "max-len" in a and (not isinstance(a["max-len"], int) or isinstance(a["max-len"], bool)
                                or a["max-len"] <= 0):
@@ -328,7 +336,7 @@ def _load_ops(schema, path):
     for i, raw in enumerate(data["ops"]):
         where = f"ops[{i}]"
         _check_keys(path, where, raw, ["name", "handler", "module", "function", "returns", "doc"],
-                    ["args"])
+                    ["args", "errors"])
         _check_name(path, f"{where}.name", raw["name"])
         where = f"ops.{raw['name']}"
         if not MODULE_RE.match(raw["module"]):
@@ -338,6 +346,8 @@ def _load_ops(schema, path):
             raise SchemaError(path, f"{where}.handler", f"{raw['handler']!r} is not a C identifier")
         for j, a in enumerate(raw.get("args", [])):
             _check_keys(path, f"{where}.args[{j}]", a, ["name", "spec", "doc"], [])
+        if raw.get("errors", "indexed") != "indexed":
+            raise SchemaError(path, f"{where}.errors", "the only value is 'indexed'")
         schema.ops.append(Op(raw, path))
     for op in schema.ops:
         if op.module not in schema.module_docs:
