@@ -491,9 +491,10 @@ defmodule NFTables.Port do
     cond do
       byte_size(frame) > state.max_frame ->
         {:reply,
-         {:error,
-          "#{op}: the request is #{byte_size(frame)} bytes, more than max_frame " <>
-            "(#{state.max_frame} bytes)"}, state}
+         Errors.badarg(
+           "#{op}: the request is #{byte_size(frame)} bytes, more than max_frame " <>
+             "(#{state.max_frame} bytes)"
+         ), state}
 
       send_frame(state.port, frame) ->
         timer = start_timer(id, timeout || state.timeout)

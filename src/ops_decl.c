@@ -165,10 +165,6 @@ static int commit_msg(struct nfp_req *req, struct nfp_batch *b, int64_t i)
 	ret = nfp_obj_decode_map(req, &req->idx, obj, o, verb_decode_flags(v));
 	if (ret == 0)
 		ret = nfp_batch_add(req, b, obj, v, o, i);
-	if (ret < 0 && req->err[0]) {
-		req->err_indexed = true;
-		req->err_index = i;
-	}
 	if (ret < 0 && req->err[0] && strncmp(req->err, "message ", 8) != 0) {
 		/* Prefix the message so the client knows which one failed. */
 		char prefix[160];
@@ -204,8 +200,12 @@ int nfp_op_commit(struct nfp_req *req)
 	nfp_batch_reset(b);
 	b->echo = echo;
 	for (int i = 0; i < n; i++)
-		if (commit_msg(req, b, i) < 0)
+		if (commit_msg(req, b, i) < 0) {
+			/* A caller error names its message too. */
+			req->err_indexed = !req->kerr;
+			req->err_index = i;
 			goto out;
+		}
 	if (n && nfp_dec_list_end(req, &req->idx, "messages") < 0)
 		goto out;
 	s = nfp_default_sock(req);

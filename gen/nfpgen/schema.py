@@ -366,22 +366,22 @@ def _load_coverage(schema, path):
 # --- cross-references ----------------------------------------------------
 
 HANDLE_OPS = (
-    ("alloc", [], "{:ok, non_neg_integer()} | {:error, String.t()}",
+    ("alloc", [], "{:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}",
      "Allocates an empty {obj} object and returns its handle."),
     ("set", [("handle", "non_neg_integer()", "a {obj} handle"),
              ("attr", "atom()", "an attribute name"),
              ("value", "term()", "the value, typed as the attribute says")],
-     ":ok | {:error, String.t()}", "Sets one attribute of a {obj} object."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Sets one attribute of a {obj} object."),
     ("get", [("handle", "non_neg_integer()", "a {obj} handle"),
              ("attr", "atom()", "an attribute name")],
-     "{:ok, term()} | {:error, String.t()}", "Reads one attribute of a {obj} object."),
+     "{:ok, term()} | {:error, NFTables.Port.Errors.t()}", "Reads one attribute of a {obj} object."),
     ("unset", [("handle", "non_neg_integer()", "a {obj} handle"),
                ("attr", "atom()", "an attribute name")],
-     ":ok | {:error, String.t()}", "Clears one attribute of a {obj} object."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Clears one attribute of a {obj} object."),
     ("free", [("handle", "non_neg_integer()", "a {obj} handle")],
-     ":ok | {:error, String.t()}", "Frees a {obj} object; its handle is no longer valid."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Frees a {obj} object; its handle is no longer valid."),
     ("to_map", [("handle", "non_neg_integer()", "a {obj} handle")],
-     "{:ok, map()} | {:error, String.t()}", "Every attribute that is set, as a map."),
+     "{:ok, map()} | {:error, NFTables.Port.Errors.t()}", "Every attribute that is set, as a map."),
 )
 
 

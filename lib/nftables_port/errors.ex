@@ -122,9 +122,7 @@ defmodule NFTables.Port.Errors do
       true ->
         case missing_child(obj, attr) do
           {type, name} ->
-            siblings =
-              names(request, type, %{family: family}, fn o -> {o.table, o.name} end)
-              |> Enum.map(fn {t, n} -> {family, t, n} end)
+            siblings = names(request, type, %{}, fn o -> {o.family, o.table, o.name} end)
 
             "#{type} '#{name}' does not exist in table #{family} '#{table}'" <>
               suggest(siblings, {family, table, name}, fn {f, t, n} ->
@@ -175,7 +173,7 @@ defmodule NFTables.Port.Errors do
     candidates
     |> Enum.reject(&(&1 == wanted))
     |> Enum.map(fn c -> {distance(elem(c, tuple_size(c) - 1), name), c} end)
-    |> Enum.filter(fn {d, _} -> d <= max(1, div(String.length(name), 3)) end)
+    |> Enum.filter(fn {d, _} -> d <= max(1, div(String.length(name) + 1, 3)) end)
     |> Enum.sort()
     |> case do
       [{_, best} | _] -> "; did you mean #{render.(best)}?"

@@ -35,14 +35,14 @@ defmodule NFTables.BadInputTest do
     end
   end
 
-  # Sends {id, op, args} and expects {id, {:error, message}} with the
+  # Sends {id, op, args} and expects {id, {:error, %{message: message}}} with the
   # fragments; returns the message.
   defp assert_request_error(rp, op, args, fragments, timeout \\ 10_000) do
     id = System.unique_integer([:positive])
     RawPort.send_request(rp, {id, op, args})
 
     case RawPort.recv(rp, timeout) do
-      {^id, {:error, message}} ->
+      {^id, {:error, %{message: message}}} ->
         assert_mentions(message, fragments)
         message
 
@@ -98,7 +98,7 @@ defmodule NFTables.BadInputTest do
       test "#{name}" do
         rp = open!()
         RawPort.send_raw(rp, @frame)
-        assert {nil, {:error, message}} = RawPort.recv(rp)
+        assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
         assert_mentions(message, @fragments)
         assert_alive(rp)
       end
@@ -108,7 +108,7 @@ defmodule NFTables.BadInputTest do
       rp = open!()
       frame = :erlang.term_to_binary({31, :ping, [1, 2, 3]})
       RawPort.send_raw(rp, binary_part(frame, 0, byte_size(frame) - 2))
-      assert {31, {:error, message}} = RawPort.recv(rp)
+      assert {31, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["truncated"])
       assert_alive(rp)
     end
@@ -134,7 +134,7 @@ defmodule NFTables.BadInputTest do
 
       # Any 5000 bytes: the port never looks at them.
       RawPort.send_raw(rp, :binary.copy(<<0xAB>>, 5000))
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["5000", "1024", "limit"])
       assert_alive(rp)
 
@@ -142,7 +142,7 @@ defmodule NFTables.BadInputTest do
       # it is not executed.
       big = :erlang.term_to_binary({77, :table_alloc, [:binary.copy("x", 2000)]})
       RawPort.send_raw(rp, big)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["#{byte_size(big)}", "1024"])
       assert_alive(rp)
     end
@@ -159,13 +159,13 @@ defmodule NFTables.BadInputTest do
       exact = frame_of.(1024)
       assert byte_size(exact) == 1024
       RawPort.send_raw(rp, exact)
-      assert {^id, {:error, message}} = RawPort.recv(rp)
+      assert {^id, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["ping", "takes 0 arguments, got 1"])
 
       over = frame_of.(1025)
       assert byte_size(over) == 1025
       RawPort.send_raw(rp, over)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["1025", "1024"])
       assert_alive(rp)
     end
@@ -182,7 +182,7 @@ defmodule NFTables.BadInputTest do
         ping
       ])
 
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["3000", "1024"])
       assert RawPort.recv(rp) == {5, {:ok, :pong}}
       # The skipped bytes produced nothing else.
@@ -192,7 +192,7 @@ defmodule NFTables.BadInputTest do
     test "an oversize frame that arrives a byte at a time is skipped too" do
       rp = open!(packet: 0, extra: ["--max-frame", "16"])
       RawPort.send_raw(rp, <<100::32>>)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["100", "16"])
       for _ <- 1..100, do: RawPort.send_raw(rp, <<131>>)
       ping = :erlang.term_to_binary({9, :ping, []})
@@ -205,7 +205,7 @@ defmodule NFTables.BadInputTest do
       rp = open!(packet: 0)
       # Only the length: the port answers as soon as it has read it.
       RawPort.send_raw(rp, <<536_870_913::32>>)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["536870913", "536870912"])
       # Skipping the announced bytes, it is in the middle of a frame at EOF.
       assert {0, stderr} = RawPort.close(rp)
@@ -215,8 +215,8 @@ defmodule NFTables.BadInputTest do
     test "a zero-length frame is answered, also as raw bytes" do
       rp = open!(packet: 0)
       RawPort.send_raw(rp, <<0, 0, 0, 0, 0, 0, 0, 0>>)
-      assert {nil, {:error, m1}} = RawPort.recv(rp)
-      assert {nil, {:error, m2}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: m1}}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: m2}}} = RawPort.recv(rp)
       assert_mentions(m1, ["empty frame"])
       assert m1 == m2
       assert_alive(rp)
@@ -432,23 +432,23 @@ defmodule NFTables.BadInputTest do
       for op <- [:table, :tunnel, :rule] do
         {:ok, h} = RawPort.request(rp, :"#{op}_alloc", [])
         assert RawPort.request(rp, :"#{op}_free", [h]) == :ok
-        assert {:error, message} = RawPort.request(rp, :"#{op}_free", [h])
+        assert {:error, %{message: message}} = RawPort.request(rp, :"#{op}_free", [h])
         assert_mentions(message, ["#{op}_free", "#{h}", "not a live handle"])
       end
 
       {:ok, e} = RawPort.request(rp, :expr_alloc, [:counter])
       assert RawPort.request(rp, :expr_free, [e]) == :ok
-      assert {:error, message} = RawPort.request(rp, :expr_free, [e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :expr_free, [e])
       assert_mentions(message, ["expr_free", "not a live handle"])
 
       {:ok, b} = RawPort.request(rp, :batch_new, [])
       assert RawPort.request(rp, :batch_free, [b]) == :ok
-      assert {:error, message} = RawPort.request(rp, :batch_free, [b])
+      assert {:error, %{message: message}} = RawPort.request(rp, :batch_free, [b])
       assert_mentions(message, ["batch_free", "not a live handle"])
 
       {:ok, s} = RawPort.request(rp, :socket_open, [])
       assert RawPort.request(rp, :socket_close, [s]) == :ok
-      assert {:error, message} = RawPort.request(rp, :socket_close, [s])
+      assert {:error, %{message: message}} = RawPort.request(rp, :socket_close, [s])
       assert_mentions(message, ["socket_close", "not a live handle"])
       assert_alive(rp)
     end
@@ -459,7 +459,7 @@ defmodule NFTables.BadInputTest do
       {:ok, new} = RawPort.request(rp, :table_alloc, [])
       assert new != old
       :ok = RawPort.request(rp, :table_set, [new, :name, "new"])
-      assert {:error, message} = RawPort.request(rp, :table_get, [old, :name])
+      assert {:error, %{message: message}} = RawPort.request(rp, :table_get, [old, :name])
       assert_mentions(message, ["#{old}", "not a live handle"])
       assert RawPort.request(rp, :table_get, [new, :name]) == {:ok, "new"}
     end
@@ -467,9 +467,9 @@ defmodule NFTables.BadInputTest do
     test "an expression handed to a rule is no longer the caller's", %{rp: rp, rule: rule} do
       {:ok, e} = RawPort.request(rp, :expr_alloc, [:counter])
       assert RawPort.request(rp, :rule_add_expr, [rule, e]) == :ok
-      assert {:error, message} = RawPort.request(rp, :expr_free, [e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :expr_free, [e])
       assert_mentions(message, ["not a live handle"])
-      assert {:error, message} = RawPort.request(rp, :rule_add_expr, [rule, e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :rule_add_expr, [rule, e])
       assert_mentions(message, ["not a live handle"])
       assert {:ok, %{exprs: [{:counter, _}]}} = RawPort.request(rp, :rule_to_map, [rule])
       assert RawPort.request(rp, :rule_free, [rule]) == :ok
@@ -701,7 +701,7 @@ defmodule NFTables.BadInputTest do
       assert length(handles) == @limit
       assert handles |> Enum.uniq() |> length() == @limit
 
-      for {:error, message} <- refused do
+      for {:error, %{message: message}} <- refused do
         assert_mentions(message, ["too many live handles", "65536"])
       end
 
@@ -709,7 +709,7 @@ defmodule NFTables.BadInputTest do
 
       # Everything else still works while the table is full.
       assert_alive(rp)
-      assert {:error, message} = RawPort.request(rp, :socket_open, [])
+      assert {:error, %{message: message}} = RawPort.request(rp, :socket_open, [])
       assert_mentions(message, ["too many live handles"])
 
       frees =

@@ -341,7 +341,7 @@ defmodule NFTables.ValgrindTest do
 
       case req(rp, :"#{kind}_unset", [h, attr]) do
         :ok -> :ok
-        {:error, message} -> assert message =~ "unset"
+        {:error, %{message: message}} -> assert message =~ "unset"
       end
 
       assert {:error, _} = req(rp, :"#{kind}_get", [h, :no_such_attr])
@@ -587,7 +587,7 @@ defmodule NFTables.ValgrindTest do
     for frame <- frames do
       RawPort.send_raw(rp, frame)
       count()
-      assert {_, {:error, message}} = RawPort.recv(rp, 30_000)
+      assert {_, {:error, %{message: message}}} = RawPort.recv(rp, 30_000)
       assert is_binary(message)
     end
 
@@ -614,7 +614,7 @@ defmodule NFTables.ValgrindTest do
           {:commit, [[{:add, :table, :junk}], %{}]},
           {:commit, [[], %{bogus: 1}]}
         ] do
-      assert {:error, message} = req(rp, op, args)
+      assert {:error, %{message: message}} = req(rp, op, args)
       assert is_binary(message)
     end
 
