@@ -7,7 +7,7 @@ defmodule NFTables.BadInputTest do
   #
   # Frames that are not a request get {nil, {:error, binary}}; a request
   # with a usable id gets {id, {:error, binary}} (docs/protocol.md).
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.Test.RawPort
 

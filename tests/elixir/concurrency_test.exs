@@ -1,7 +1,7 @@
 defmodule NFTables.ConcurrencyTest do
   # Many callers on one port at once, each with a different kind of
   # request: every caller gets its own reply.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.Table

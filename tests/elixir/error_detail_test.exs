@@ -4,7 +4,7 @@ defmodule NFTables.ErrorDetailTest do
   # attribute the kernel blamed (its extended ACK, mapped back to the
   # schema), which object does not exist, nft's "did you mean", an overlap
   # for EEXIST on an interval set, a key length checked before sending.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Control, Errors, Table}

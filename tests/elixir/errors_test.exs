@@ -2,7 +2,7 @@ defmodule NFTables.ErrorsTest do
   # Kernel errors (a batch is all or nothing; the error names the failing
   # message) and bad input (a clear {:error, binary}; the port keeps
   # serving), through commit/3 and through the handle API.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Chain, Control, Expr, Rule, Set, SetElem, Table}

@@ -2,7 +2,7 @@ defmodule NFTables.HandleApiTest do
   # The handle API (libnftnl one to one): the same slice as
   # declarative_test.exs, built object by object with alloc/set, batched
   # with Batch.new/add/send over a Kernel.Netlink socket, then read back.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Chain, Expr, Rule, Set, SetElem, Table}

@@ -14,7 +14,7 @@ defmodule NFTables.KernelErrorsTest do
   # detail);
   # afterwards `nft list ruleset` shows exactly the ruleset from before,
   # although the messages before the failing one were valid.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Control}
@@ -248,6 +248,8 @@ defmodule NFTables.KernelErrorsTest do
   end
 
   describe "EPERM without CAP_NET_ADMIN" do
+    # A named namespace (ip netns add) and a port as nobody: root only.
+    @describetag :root
     # In its own new user namespace (netns: :new as nobody) the port would
     # hold CAP_NET_ADMIN over its new network namespace. So the test makes
     # a named network namespace as root, fills it through a privileged

@@ -5,7 +5,7 @@ defmodule NFTables.Port.LargeTest do
   tagged :slow: `scripts/test` runs them under CI or with
   NFTABLES_PORT_SLOW=1. Timings live in bench/, not here.
   """
-  use NFTables.PortCase, async: false
+  use NFTables.Port.Case, async: false
 
   @moduletag :kernel
   @moduletag :slow

@@ -5,7 +5,7 @@ defmodule NFTables.PortServerTest do
   # op's meaning.
   #
   # async: false because some tests change PORT_NFTABLES_PATH.
-  use NFTables.PortCase, async: false
+  use NFTables.Port.Case, async: false
 
   alias NFTables.Port
 

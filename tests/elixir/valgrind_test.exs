@@ -10,13 +10,17 @@ defmodule NFTables.ValgrindTest do
   #
   # Not :slow: it takes well under a minute, so it runs with `mix test`.
   # :kernel because the port runs in a fresh network namespace.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.Test.RawPort
 
   @moduletag :valgrind
   @moduletag :kernel
   @moduletag timeout: 240_000
+  # It loads rulesets with nft into the namespace of the port that runs
+  # under valgrind, which an ordinary user cannot enter (the port is not
+  # dumpable and valgrind runs it itself).
+  @moduletag :root
 
   unless System.find_executable("valgrind") do
     @moduletag skip: "valgrind is not installed"
