@@ -62,7 +62,7 @@ defmodule NFTables.Port do
   # server's `{:error, :timeout}` normally arrives before the caller gives up.
   @call_grace 5_000
 
-  alias NFTables.Port.Errors
+  alias NFTables.Port.{Errors, Telemetry}
 
   @typedoc "A running `NFTables.Port` server: a pid or a registered name."
   @type server :: GenServer.server()
@@ -308,7 +308,9 @@ defmodule NFTables.Port do
          :ok <- check_commit_options(opts),
          {timeout, opts} = Map.pop(opts, :timeout),
          :ok <- Errors.check_key_lens(msgs, &request(server, &1, &2, timeout)) do
-      call(server, :commit, [msgs, opts], timeout)
+      Telemetry.span(:commit, %{server: server, msgs: length(msgs)}, fn ->
+        call(server, :commit, [msgs, opts], timeout)
+      end)
     end
   end
 
@@ -330,10 +332,12 @@ defmodule NFTables.Port do
     with :ok <- check_type(type),
          {:ok, filter} <- filter_map(filter),
          {:ok, timeout} <- timeout_option("list", opts) do
-      case call(server, :list, [type, filter], timeout) do
-        {:ok, %{objects: objects}} when not with_genid -> {:ok, objects}
-        other -> other
-      end
+      Telemetry.span(:list, %{server: server, type: type, filter: filter}, fn ->
+        case call(server, :list, [type, filter], timeout) do
+          {:ok, %{objects: objects}} when not with_genid -> {:ok, objects}
+          other -> other
+        end
+      end)
     end
   end
 
@@ -365,7 +369,7 @@ defmodule NFTables.Port do
           {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, Errors.t() | term()}
   def dump(server, opts \\ []) do
     with {:ok, timeout} <- timeout_option("dump", opts) do
-      call(server, :dump, [], timeout)
+      Telemetry.span(:dump, %{server: server}, fn -> call(server, :dump, [], timeout) end)
     end
   end
 
@@ -412,6 +416,8 @@ defmodule NFTables.Port do
     # closed (EOF on its stdin) and exits cleanly.
     Process.flag(:trap_exit, true)
 
+    started = System.monotonic_time()
+
     with {:ok, port} <- open_port(config),
          :ok <- handshake(port, config.timeout) do
       os_pid =
@@ -419,6 +425,12 @@ defmodule NFTables.Port do
           {:os_pid, os_pid} -> os_pid
           nil -> nil
         end
+
+      Telemetry.execute(
+        [:nftables_port, :port, :start],
+        %{system_time: System.system_time(), duration: System.monotonic_time() - started},
+        %{server: self(), os_pid: os_pid, path: config.path}
+      )
 
       {:ok,
        %{
@@ -511,6 +523,7 @@ defmodule NFTables.Port do
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
+    port_exited(state, {:port_exit, status})
     reply_all(state, {:error, {:port_exit, status}})
     {:stop, {:port_exit, status}, %{state | port: nil, pending: %{}}}
   end
@@ -528,6 +541,7 @@ defmodule NFTables.Port do
 
   def handle_info({:EXIT, port, reason}, %{port: port} = state) do
     # The port closed without an exit status (e.g. a driver error).
+    port_exited(state, {:port_closed, reason})
     reply_all(state, {:error, {:port_closed, reason}})
     {:stop, {:port_closed, reason}, %{state | port: nil, pending: %{}}}
   end
@@ -557,10 +571,25 @@ defmodule NFTables.Port do
       end
     end
 
+    Telemetry.execute(
+      [:nftables_port, :port, :stop],
+      %{system_time: System.system_time()},
+      %{server: self(), os_pid: state.os_pid, reason: reason}
+    )
+
     reply_all(state, {:error, {:stopped, reason}})
   end
 
   ## Internals
+
+  @spec port_exited(map(), term()) :: :ok
+  defp port_exited(state, reason) do
+    Telemetry.execute(
+      [:nftables_port, :port, :exit],
+      %{system_time: System.system_time()},
+      %{server: self(), os_pid: state.os_pid, reason: reason}
+    )
+  end
 
   @spec handle_frame(binary(), map()) :: map()
   defp handle_frame(frame, state) do

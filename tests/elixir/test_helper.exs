@@ -41,4 +41,7 @@ exclude =
     [:root | exclude]
   end
 
+# The :telemetry stand-in's handlers (tests/elixir/support/telemetry_standin.ex).
+:ets.new(:telemetry_standin, [:named_table, :public, :set])
+
 ExUnit.start(exclude: exclude, capture_log: true)
