@@ -291,7 +291,7 @@ void nfp_kerr_object(struct nfp_req *req, const struct nfp_obj *obj, void *o)
 	for (uint16_t i = 0; i < obj->nattrs; i++) {
 		const struct nfp_attr *a = &obj->attrs[i];
 
-		if ((a->flags & NFP_A_KEY) && a->wire <= NFP_W_BINARY && t.is_set(o, a->id))
+		if ((a->flags & NFP_A_KEY) && a->wire <= NFP_W_BINARY && t.be->is_set(o, a->id))
 			n++;
 	}
 	ei_x_encode_map_header(&req->kerr_object, n);
@@ -300,7 +300,7 @@ void nfp_kerr_object(struct nfp_req *req, const struct nfp_obj *obj, void *o)
 	for (uint16_t i = 0; i < obj->nattrs; i++) {
 		const struct nfp_attr *a = &obj->attrs[i];
 
-		if (!(a->flags & NFP_A_KEY) || a->wire > NFP_W_BINARY || !t.is_set(o, a->id))
+		if (!(a->flags & NFP_A_KEY) || a->wire > NFP_W_BINARY || !t.be->is_set(o, a->id))
 			continue;
 		ei_x_encode_atom(&req->kerr_object, a->name);
 		nfp_attr_encode(&req->kerr_object, a, &t);

@@ -319,14 +319,14 @@ static int64_t encode_set_elements(struct nfp_req *req, struct nfp_sock *s,
 	for (uint16_t i = 0; i < eobj->nattrs; i++) {
 		if (eobj->attrs[i].wire == NFP_W_OBJECTS)
 			elems = &eobj->attrs[i];
-		else if (t.is_set(set, eobj->attrs[i].id) && (eobj->attrs[i].flags & NFP_A_KEY))
+		else if (t.be->is_set(set, eobj->attrs[i].id) && (eobj->attrs[i].flags & NFP_A_KEY))
 			n++;
 	}
 	ei_x_encode_map_header(req->out, n + 1);
 	for (uint16_t i = 0; i < eobj->nattrs; i++) {
 		const struct nfp_attr *a = &eobj->attrs[i];
 
-		if (a == elems || !(a->flags & NFP_A_KEY) || !t.is_set(set, a->id))
+		if (a == elems || !(a->flags & NFP_A_KEY) || !t.be->is_set(set, a->id))
 			continue;
 		nfp_enc_atom(req->out, a->name);
 		nfp_attr_encode(req->out, a, &t);

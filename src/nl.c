@@ -261,7 +261,6 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 {
 	const struct nfp_backend *be = obj->backend;
 	uint16_t type, flags = 0, family = obj_family(obj, o);
-	bool is_rule = be == &nfp_backend_rule;
 	struct nlmsghdr *nlh;
 	void *m = o;
 	char valid[128];
@@ -277,11 +276,11 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 	switch (verb) {
 	case NFP_VERB_ADD:
 		type = obj->msg_new;
-		flags = NLM_F_CREATE | (is_rule ? NLM_F_APPEND : 0);
+		flags = NLM_F_CREATE | be->new_flags;
 		break;
 	case NFP_VERB_CREATE:
 		type = obj->msg_new;
-		flags = NLM_F_CREATE | NLM_F_EXCL | (is_rule ? NLM_F_APPEND : 0);
+		flags = NLM_F_CREATE | NLM_F_EXCL | be->new_flags;
 		break;
 	case NFP_VERB_INSERT:
 		type = obj->msg_new;
@@ -318,10 +317,10 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 	 * object can make, and no message the kernel could not take. */
 	size_t max_item = 0, size = nfp_obj_wire_size(obj, o, &max_item) + 512;
 
-	if (be == &nfp_backend_set_elems) {
+	if (be->iter_create) {
 		/* Elements: as many messages as it takes, each nest < 64 KiB,
 		 * which libnftnl's iterator fills up to one element over. */
-		struct nftnl_set_elems_iter *it;
+		void *it;
 
 		if (max_item > NFP_NEST_MAX) {
 			ret = nfp_fail(req, "message %lld: an element of about %zu bytes does not fit a netlink attribute (%d bytes)",
@@ -329,7 +328,7 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 			goto out;
 		}
 		size = NFP_NEST_MAX + 2 * max_item + 4096;
-		it = nftnl_set_elems_iter_create(m);
+		it = be->iter_create(m);
 
 		if (!it) {
 			ret = nfp_fail_port(req, "out of memory");
@@ -341,13 +340,13 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 				ret = -1;
 				break;
 			}
-			ret = nftnl_set_elems_nlmsg_build_payload_iter(nlh, it);
+			ret = be->iter_build(nlh, it);
 			if (msg_end(req, b, nlh, obj, index) < 0) {
 				ret = -1;
 				break;
 			}
 		} while (ret > 0);
-		nftnl_set_elems_iter_destroy(it);
+		be->iter_destroy(it);
 	} else {
 		if (size > NFP_MSG_RESERVE) {
 			ret = nfp_fail(req, "message %lld: the %s is about %zu bytes; one netlink message carries at most %d",

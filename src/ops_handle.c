@@ -191,7 +191,7 @@ int nfp_op_obj_get(struct nfp_req *req)
 		return -1;
 	if (h->kind == NFP_H_EXPR) {
 		nfp_target_expr(&t, h->expr, h->ptr);
-		if (!t.is_set(h->ptr, a->id))
+		if (!t.be->is_set(h->ptr, a->id))
 			return nfp_fail(req, "attribute :%s of expression %s is not set", a->name,
 					h->expr->name);
 		nfp_enc_ok_head(req->out);
