@@ -126,10 +126,15 @@ defmodule NFTables.Port.Case do
     {:os_pid, os_pid} = Port.info(port, :os_pid)
     own = ns_link!("self", "net")
 
+    # unshare makes the namespaces, then writes the uid map: a process
+    # entering before the map is written holds no capability there.
     wait_until(
       fn ->
-        case File.read_link("/proc/#{os_pid}/ns/net") do
-          {:ok, link} -> link != own
+        with {:ok, link} <- File.read_link("/proc/#{os_pid}/ns/net"),
+             true <- link != own,
+             {:ok, map} <- File.read("/proc/#{os_pid}/uid_map") do
+          String.trim(map) != ""
+        else
           _ -> false
         end
       end,
@@ -165,6 +170,26 @@ defmodule NFTables.Port.Case do
   """
   @spec netns_cmd!(GenServer.server(), String.t(), [String.t()] | String.t()) :: String.t()
   def netns_cmd!(port, command, args) do
+    case netns_cmd(port, command, args) do
+      {output, 0} ->
+        output
+
+      {output, status} ->
+        args = if is_binary(args), do: OptionParser.split(args), else: args
+
+        raise "#{command} #{Enum.join(args, " ")} failed with exit status #{status} " <>
+                "in the namespace of OS pid #{netns_pid(port)}:\n#{output}"
+    end
+  end
+
+  @doc """
+  Like `netns_cmd!/3`, but returns `{output, exit_status}` instead of
+  raising when the command fails (it still raises when the port shares
+  the test's network namespace).
+  """
+  @spec netns_cmd(GenServer.server(), String.t(), [String.t()] | String.t()) ::
+          {String.t(), non_neg_integer()}
+  def netns_cmd(port, command, args) do
     args = if is_binary(args), do: OptionParser.split(args), else: args
     os_pid = netns_pid(port)
 
@@ -173,8 +198,6 @@ defmodule NFTables.Port.Case do
               "test's network namespace; start it with netns: :new"
     end
 
-    nsenter = System.find_executable("nsenter") || raise "nsenter not found (util-linux)"
-
     enter =
       if ns_link!("self", "user") == ns_link!(os_pid, "user") do
         ["--net=/proc/#{os_pid}/ns/net"]
@@ -182,14 +205,7 @@ defmodule NFTables.Port.Case do
         ["--preserve-credentials", "--target", Integer.to_string(os_pid), "--user", "--net"]
       end
 
-    case System.cmd(nsenter, enter ++ [command | args], stderr_to_stdout: true) do
-      {output, 0} ->
-        output
-
-      {output, status} ->
-        raise "#{command} #{Enum.join(args, " ")} failed with exit status #{status} " <>
-                "in the namespace of OS pid #{os_pid}:\n#{output}"
-    end
+    System.cmd(nsenter!(), enter ++ [command | args], stderr_to_stdout: true)
   end
 
   @spec ns_link!(non_neg_integer() | String.t(), String.t()) :: String.t()
