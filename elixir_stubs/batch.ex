@@ -8,7 +8,7 @@ defmodule NFTables.Port.Batch do
   @doc ~S"""
   Starts an empty batch (one future transaction) and returns its handle.
   """
-  @spec new(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec new(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def new(server, timeout \\ nil) do
     NFTables.Port.call(server, :batch_new, [], timeout)
   end
@@ -21,7 +21,7 @@ defmodule NFTables.Port.Batch do
     * `type`: the object type of `object`
     * `object`: a handle of that type
   """
-  @spec add(GenServer.server(), non_neg_integer(), atom(), atom(), non_neg_integer()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec add(GenServer.server(), non_neg_integer(), atom(), atom(), non_neg_integer()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def add(server, batch, verb, type, object, timeout \\ nil) do
     NFTables.Port.call(server, :batch_add, [batch, verb, type, object], timeout)
   end
@@ -32,7 +32,7 @@ defmodule NFTables.Port.Batch do
     * `batch`: a batch handle
     * `socket`: a socket id from `Kernel.Netlink.socket_open/1`
   """
-  @spec send(GenServer.server(), non_neg_integer(), non_neg_integer()) :: :ok | {:error, map() | String.t()}
+  @spec send(GenServer.server(), non_neg_integer(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def send(server, batch, socket, timeout \\ nil) do
     NFTables.Port.call(server, :batch_send, [batch, socket], timeout)
   end
@@ -42,7 +42,7 @@ defmodule NFTables.Port.Batch do
 
     * `batch`: a batch handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, batch, timeout \\ nil) do
     NFTables.Port.call(server, :batch_free, [batch], timeout)
   end

@@ -24,7 +24,7 @@ defmodule NFTables.Port.Control do
   @doc ~S"""
   The kernel's current ruleset generation id.
   """
-  @spec genid(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec genid(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def genid(server, timeout \\ nil) do
     NFTables.Port.call(server, :genid, [], timeout)
   end

@@ -11,7 +11,7 @@ defmodule NFTables.Port.Declarative do
     * `msgs`: `{verb, type, attrs}` messages
     * `opts`: `echo: boolean()`, `genid: non_neg_integer()`
   """
-  @spec commit(GenServer.server(), [{atom(), atom(), map()}], map()) :: :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t() | :generation_changed}
+  @spec commit(GenServer.server(), [{atom(), atom(), map()}], map()) :: :ok | {:ok, [non_neg_integer() | nil]} | {:error, NFTables.Port.Errors.t() | :generation_changed}
   def commit(server, msgs, opts, timeout \\ nil) do
     NFTables.Port.call(server, :commit, [msgs, opts], timeout)
   end
@@ -22,18 +22,18 @@ defmodule NFTables.Port.Declarative do
     * `type`: object type, e.g. `:table`, `:chain`, `:rule`, `:set`, `:element`
     * `filter`: narrows the listing: `family`, `table`, `chain`, `set`
   """
-  @spec list(GenServer.server(), atom(), map()) :: {:ok, %{genid: non_neg_integer(), objects: [map()]}} | {:error, String.t()}
+  @spec list(GenServer.server(), atom(), map()) :: {:ok, %{genid: non_neg_integer(), objects: [map()]}} | {:error, NFTables.Port.Errors.t()}
   def list(server, type, filter, timeout \\ nil) do
     NFTables.Port.call(server, :list, [type, filter], timeout)
   end
 
   @doc ~S"""
-  One object by its keys, as an attribute map; `{:error, "No such file or directory (ENOENT)"}` when there is none.
+  One object by its keys, as an attribute map; a kernel error `%{errno: :enoent, object: ..., message: ...}` when there is none.
 
     * `type`: object type, e.g. `:table`, `:chain`, `:set`, `:counter`
     * `keys`: what identifies it: `family`, `table`, `name` (or `handle`)
   """
-  @spec get(GenServer.server(), atom(), map()) :: {:ok, map()} | {:error, String.t()}
+  @spec get(GenServer.server(), atom(), map()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def get(server, type, keys, timeout \\ nil) do
     NFTables.Port.call(server, :get, [type, keys], timeout)
   end
@@ -41,7 +41,7 @@ defmodule NFTables.Port.Declarative do
   @doc ~S"""
   The whole ruleset as a list of `{:add, type, attrs}` messages in dependency order, from one consistent generation.
   """
-  @spec dump(GenServer.server()) :: {:ok, %{genid: non_neg_integer(), msgs: [{atom(), atom(), map()}]}} | {:error, String.t()}
+  @spec dump(GenServer.server()) :: {:ok, %{genid: non_neg_integer(), msgs: [{atom(), atom(), map()}]}} | {:error, NFTables.Port.Errors.t()}
   def dump(server, timeout \\ nil) do
     NFTables.Port.call(server, :dump, [], timeout)
   end

@@ -54,7 +54,7 @@ defmodule NFTables.Port.Expr do
 
     * `name`: the expression kind, e.g. `:payload`, `:cmp`
   """
-  @spec alloc(GenServer.server(), atom()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server(), atom()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, name, timeout \\ nil) do
     NFTables.Port.call(server, :expr_alloc, [name], timeout)
   end
@@ -66,7 +66,7 @@ defmodule NFTables.Port.Expr do
     * `attr`: an attribute of the expression's kind
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :expr_set, [handle, attr, value], timeout)
   end
@@ -77,7 +77,7 @@ defmodule NFTables.Port.Expr do
     * `handle`: an expression handle
     * `attr`: an attribute of the expression's kind
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :expr_get, [handle, attr], timeout)
   end
@@ -88,7 +88,7 @@ defmodule NFTables.Port.Expr do
     * `handle`: an expression handle
     * `attr`: an attribute of the expression's kind
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :expr_unset, [handle, attr], timeout)
   end
@@ -98,7 +98,7 @@ defmodule NFTables.Port.Expr do
 
     * `handle`: an expression handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :expr_free, [handle], timeout)
   end
@@ -108,7 +108,7 @@ defmodule NFTables.Port.Expr do
 
     * `handle`: an expression handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, {atom(), map()}} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, {atom(), map()}} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :expr_to_map, [handle], timeout)
   end

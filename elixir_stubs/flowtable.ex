@@ -27,7 +27,7 @@ defmodule NFTables.Port.Flowtable do
   @doc ~S"""
   Allocates an empty flowtable object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_alloc, [], timeout)
   end
@@ -39,7 +39,7 @@ defmodule NFTables.Port.Flowtable do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_set, [handle, attr, value], timeout)
   end
@@ -50,7 +50,7 @@ defmodule NFTables.Port.Flowtable do
     * `handle`: a flowtable handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_get, [handle, attr], timeout)
   end
@@ -61,7 +61,7 @@ defmodule NFTables.Port.Flowtable do
     * `handle`: a flowtable handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_unset, [handle, attr], timeout)
   end
@@ -71,7 +71,7 @@ defmodule NFTables.Port.Flowtable do
 
     * `handle`: a flowtable handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_free, [handle], timeout)
   end
@@ -81,7 +81,7 @@ defmodule NFTables.Port.Flowtable do
 
     * `handle`: a flowtable handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :flowtable_to_map, [handle], timeout)
   end

@@ -8,7 +8,7 @@ defmodule NFTables.Port.Kernel.Netlink do
   @doc ~S"""
   Opens a NETLINK_NETFILTER socket and returns its id.
   """
-  @spec socket_open(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec socket_open(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def socket_open(server, timeout \\ nil) do
     NFTables.Port.call(server, :socket_open, [], timeout)
   end
@@ -18,7 +18,7 @@ defmodule NFTables.Port.Kernel.Netlink do
 
     * `socket`: a socket id from `socket_open/1`
   """
-  @spec socket_close(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec socket_close(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def socket_close(server, socket, timeout \\ nil) do
     NFTables.Port.call(server, :socket_close, [socket], timeout)
   end

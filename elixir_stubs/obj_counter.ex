@@ -25,7 +25,7 @@ defmodule NFTables.Port.Obj.Counter do
   @doc ~S"""
   Allocates an empty counter object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :counter_alloc, [], timeout)
   end
@@ -37,7 +37,7 @@ defmodule NFTables.Port.Obj.Counter do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :counter_set, [handle, attr, value], timeout)
   end
@@ -48,7 +48,7 @@ defmodule NFTables.Port.Obj.Counter do
     * `handle`: a counter handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :counter_get, [handle, attr], timeout)
   end
@@ -59,7 +59,7 @@ defmodule NFTables.Port.Obj.Counter do
     * `handle`: a counter handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :counter_unset, [handle, attr], timeout)
   end
@@ -69,7 +69,7 @@ defmodule NFTables.Port.Obj.Counter do
 
     * `handle`: a counter handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :counter_free, [handle], timeout)
   end
@@ -79,7 +79,7 @@ defmodule NFTables.Port.Obj.Counter do
 
     * `handle`: a counter handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :counter_to_map, [handle], timeout)
   end

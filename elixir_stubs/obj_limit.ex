@@ -28,7 +28,7 @@ defmodule NFTables.Port.Obj.Limit do
   @doc ~S"""
   Allocates an empty limit object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :limit_alloc, [], timeout)
   end
@@ -40,7 +40,7 @@ defmodule NFTables.Port.Obj.Limit do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :limit_set, [handle, attr, value], timeout)
   end
@@ -51,7 +51,7 @@ defmodule NFTables.Port.Obj.Limit do
     * `handle`: a limit handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :limit_get, [handle, attr], timeout)
   end
@@ -62,7 +62,7 @@ defmodule NFTables.Port.Obj.Limit do
     * `handle`: a limit handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :limit_unset, [handle, attr], timeout)
   end
@@ -72,7 +72,7 @@ defmodule NFTables.Port.Obj.Limit do
 
     * `handle`: a limit handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :limit_free, [handle], timeout)
   end
@@ -82,7 +82,7 @@ defmodule NFTables.Port.Obj.Limit do
 
     * `handle`: a limit handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :limit_to_map, [handle], timeout)
   end

@@ -26,7 +26,7 @@ defmodule NFTables.Port.Obj.Quota do
   @doc ~S"""
   Allocates an empty quota object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :quota_alloc, [], timeout)
   end
@@ -38,7 +38,7 @@ defmodule NFTables.Port.Obj.Quota do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :quota_set, [handle, attr, value], timeout)
   end
@@ -49,7 +49,7 @@ defmodule NFTables.Port.Obj.Quota do
     * `handle`: a quota handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :quota_get, [handle, attr], timeout)
   end
@@ -60,7 +60,7 @@ defmodule NFTables.Port.Obj.Quota do
     * `handle`: a quota handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :quota_unset, [handle, attr], timeout)
   end
@@ -70,7 +70,7 @@ defmodule NFTables.Port.Obj.Quota do
 
     * `handle`: a quota handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :quota_free, [handle], timeout)
   end
@@ -80,7 +80,7 @@ defmodule NFTables.Port.Obj.Quota do
 
     * `handle`: a quota handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :quota_to_map, [handle], timeout)
   end

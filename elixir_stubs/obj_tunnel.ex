@@ -39,7 +39,7 @@ defmodule NFTables.Port.Obj.Tunnel do
   @doc ~S"""
   Allocates an empty tunnel object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_alloc, [], timeout)
   end
@@ -51,7 +51,7 @@ defmodule NFTables.Port.Obj.Tunnel do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_set, [handle, attr, value], timeout)
   end
@@ -62,7 +62,7 @@ defmodule NFTables.Port.Obj.Tunnel do
     * `handle`: a tunnel handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_get, [handle, attr], timeout)
   end
@@ -73,7 +73,7 @@ defmodule NFTables.Port.Obj.Tunnel do
     * `handle`: a tunnel handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_unset, [handle, attr], timeout)
   end
@@ -83,7 +83,7 @@ defmodule NFTables.Port.Obj.Tunnel do
 
     * `handle`: a tunnel handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_free, [handle], timeout)
   end
@@ -93,7 +93,7 @@ defmodule NFTables.Port.Obj.Tunnel do
 
     * `handle`: a tunnel handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :tunnel_to_map, [handle], timeout)
   end

@@ -38,7 +38,7 @@ defmodule NFTables.Port.Set do
     * `set`: a set handle
     * `elem`: a set element handle; the set takes it over
   """
-  @spec add_elem(GenServer.server(), non_neg_integer(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec add_elem(GenServer.server(), non_neg_integer(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def add_elem(server, set, elem, timeout \\ nil) do
     NFTables.Port.call(server, :set_add_elem, [set, elem], timeout)
   end
@@ -46,7 +46,7 @@ defmodule NFTables.Port.Set do
   @doc ~S"""
   Allocates an empty set object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :set_alloc, [], timeout)
   end
@@ -58,7 +58,7 @@ defmodule NFTables.Port.Set do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :set_set, [handle, attr, value], timeout)
   end
@@ -69,7 +69,7 @@ defmodule NFTables.Port.Set do
     * `handle`: a set handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :set_get, [handle, attr], timeout)
   end
@@ -80,7 +80,7 @@ defmodule NFTables.Port.Set do
     * `handle`: a set handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :set_unset, [handle, attr], timeout)
   end
@@ -90,7 +90,7 @@ defmodule NFTables.Port.Set do
 
     * `handle`: a set handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :set_free, [handle], timeout)
   end
@@ -100,7 +100,7 @@ defmodule NFTables.Port.Set do
 
     * `handle`: a set handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :set_to_map, [handle], timeout)
   end

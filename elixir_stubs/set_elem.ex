@@ -28,7 +28,7 @@ defmodule NFTables.Port.SetElem do
   @doc ~S"""
   Allocates an empty set_elem object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_alloc, [], timeout)
   end
@@ -40,7 +40,7 @@ defmodule NFTables.Port.SetElem do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_set, [handle, attr, value], timeout)
   end
@@ -51,7 +51,7 @@ defmodule NFTables.Port.SetElem do
     * `handle`: a set_elem handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_get, [handle, attr], timeout)
   end
@@ -62,7 +62,7 @@ defmodule NFTables.Port.SetElem do
     * `handle`: a set_elem handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_unset, [handle, attr], timeout)
   end
@@ -72,7 +72,7 @@ defmodule NFTables.Port.SetElem do
 
     * `handle`: a set_elem handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_free, [handle], timeout)
   end
@@ -82,7 +82,7 @@ defmodule NFTables.Port.SetElem do
 
     * `handle`: a set_elem handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :set_elem_to_map, [handle], timeout)
   end

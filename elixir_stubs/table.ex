@@ -24,7 +24,7 @@ defmodule NFTables.Port.Table do
   @doc ~S"""
   Allocates an empty table object and returns its handle.
   """
-  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec alloc(GenServer.server()) :: {:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}
   def alloc(server, timeout \\ nil) do
     NFTables.Port.call(server, :table_alloc, [], timeout)
   end
@@ -36,7 +36,7 @@ defmodule NFTables.Port.Table do
     * `attr`: an attribute name
     * `value`: the value, typed as the attribute says
   """
-  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, String.t()}
+  @spec set(GenServer.server(), non_neg_integer(), atom(), term()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def set(server, handle, attr, value, timeout \\ nil) do
     NFTables.Port.call(server, :table_set, [handle, attr, value], timeout)
   end
@@ -47,7 +47,7 @@ defmodule NFTables.Port.Table do
     * `handle`: a table handle
     * `attr`: an attribute name
   """
-  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, String.t()}
+  @spec get(GenServer.server(), non_neg_integer(), atom()) :: {:ok, term()} | {:error, NFTables.Port.Errors.t()}
   def get(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :table_get, [handle, attr], timeout)
   end
@@ -58,7 +58,7 @@ defmodule NFTables.Port.Table do
     * `handle`: a table handle
     * `attr`: an attribute name
   """
-  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, String.t()}
+  @spec unset(GenServer.server(), non_neg_integer(), atom()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def unset(server, handle, attr, timeout \\ nil) do
     NFTables.Port.call(server, :table_unset, [handle, attr], timeout)
   end
@@ -68,7 +68,7 @@ defmodule NFTables.Port.Table do
 
     * `handle`: a table handle
   """
-  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec free(GenServer.server(), non_neg_integer()) :: :ok | {:error, NFTables.Port.Errors.t()}
   def free(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :table_free, [handle], timeout)
   end
@@ -78,7 +78,7 @@ defmodule NFTables.Port.Table do
 
     * `handle`: a table handle
   """
-  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, String.t()}
+  @spec to_map(GenServer.server(), non_neg_integer()) :: {:ok, map()} | {:error, NFTables.Port.Errors.t()}
   def to_map(server, handle, timeout \\ nil) do
     NFTables.Port.call(server, :table_to_map, [handle], timeout)
   end

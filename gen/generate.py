@@ -78,6 +78,8 @@ def main(argv=None):
         deps += [os.path.abspath(os.path.join(args.schema, d)) for d in ("objects", "expressions")]
         deps += [os.path.join(here, "nfpgen", f) for f in sorted(os.listdir(os.path.join(here, "nfpgen")))
                  if f.endswith(".py")]
+        deps += [os.path.join(here, "meta", f) for f in sorted(os.listdir(os.path.join(here, "meta")))
+                 if f.endswith(".yaml")]
         target = os.path.join(args.c_out or ".", "nfp_enums.c")
         with open(args.depfile, "w", encoding="utf-8") as f:
             f.write(target + ": " + " \\\n  ".join(d.replace(" ", "\\ ") for d in deps) + "\n")

@@ -31,8 +31,10 @@ defmodule NFTables.Port do
       :ok = NFTables.Port.restore(other_pid, dump)
 
   `commit/3` sends all messages as one netlink transaction: all of it lands
-  or none of it does. A kernel error names the failing message:
-  `{:error, %{index: i, errno: :enoent, message: "..."}}`.
+  or none of it does. A kernel error names the failing message, the object
+  it addressed and the attribute the kernel blamed:
+  `{:error, %{errno: :enoent, index: i, object: %{...}, attr: :name,
+  message: "..."}}`; every error shape is in `NFTables.Port.Errors`.
 
   The handle API (`NFTables.Port.Table`, `NFTables.Port.Batch`, ...) and
   the other ops are generated from `schema/` into `elixir_stubs/`; they all
@@ -59,6 +61,8 @@ defmodule NFTables.Port do
   # Extra time the caller waits beyond a request's own timeout, so that the
   # server's `{:error, :timeout}` normally arrives before the caller gives up.
   @call_grace 5_000
+
+  alias NFTables.Port.{Errors, Telemetry}
 
   @typedoc "A running `NFTables.Port` server: a pid or a registered name."
   @type server :: GenServer.server()
@@ -256,15 +260,27 @@ defmodule NFTables.Port do
       when is_atom(op) and is_list(args) and
              (is_nil(timeout) or timeout == :infinity or
                 (is_integer(timeout) and timeout >= 0)) do
-    caller_timeout = if is_integer(timeout), do: timeout + @call_grace, else: :infinity
+    case request(server, op, args, timeout) do
+      {:error, %{errno: _} = error} ->
+        {:error, Errors.explain(error, op, args, &request(server, &1, &2, timeout))}
 
-    GenServer.call(server, {:request, op, args, timeout}, caller_timeout)
+      reply ->
+        reply
+    end
   end
 
   def call(_server, op, args, timeout) do
-    {:error,
-     "call: expected an atom op, a list of args and a timeout, got: " <>
-       "#{inspect(op)}, #{inspect(args, limit: 5)}, #{inspect(timeout)}"}
+    Errors.badarg(
+      "call: expected an atom op, a list of args and a timeout, got: " <>
+        "#{inspect(op)}, #{inspect(args, limit: 5)}, #{inspect(timeout)}"
+    )
+  end
+
+  # One request, its reply as the port sent it.
+  @spec request(server(), atom(), list(), timeout() | nil) :: reply()
+  defp request(server, op, args, timeout) do
+    caller_timeout = if is_integer(timeout), do: timeout + @call_grace, else: :infinity
+    GenServer.call(server, {:request, op, args, timeout}, caller_timeout)
   end
 
   ## The declarative API
@@ -285,8 +301,10 @@ defmodule NFTables.Port do
       (see `genid/2`);
     * `timeout: ms` - for this call only.
 
-  A kernel error names the failing message:
-  `{:error, %{index: i, errno: :enoent, message: "..."}}`.
+  A kernel error names the failing message and what it addressed:
+  `{:error, %{errno: :enoent, index: i, object: %{type: :set, ...},
+  attr: :name, message: "..."}}` (see `NFTables.Port.Errors`). Element
+  keys are checked against their set's `key_len` before anything is sent.
   """
   @spec commit(server(), [msg()] | binary() | NFTables.Port.Nft.document()) ::
           :ok | {:ok, term()} | {:error, term()}
@@ -327,13 +345,16 @@ defmodule NFTables.Port do
   @spec commit(server(), [msg()], [commit_option()] | map()) ::
           :ok
           | {:ok, [non_neg_integer() | nil]}
-          | {:error, map() | String.t() | :generation_changed}
+          | {:error, Errors.t() | :generation_changed | term()}
   def commit(server, msgs, opts) do
     with :ok <- check_msgs(msgs),
          {:ok, opts} <- options_map("commit", opts, [:echo, :genid, :timeout]),
-         :ok <- check_commit_options(opts) do
-      {timeout, opts} = Map.pop(opts, :timeout)
-      call(server, :commit, [msgs, opts], timeout)
+         :ok <- check_commit_options(opts),
+         {timeout, opts} = Map.pop(opts, :timeout),
+         :ok <- Errors.check_key_lens(msgs, &request(server, &1, &2, timeout)) do
+      Telemetry.span(:commit, %{server: server, msgs: length(msgs)}, fn ->
+        call(server, :commit, [msgs, opts], timeout)
+      end)
     end
   end
 
@@ -362,17 +383,20 @@ defmodule NFTables.Port do
     with :ok <- check_type(type),
          {:ok, filter} <- filter_map(filter),
          {:ok, timeout} <- timeout_option("list", opts) do
-      case call(server, :list, [type, filter], timeout) do
-        {:ok, %{objects: objects}} when not with_genid -> {:ok, objects}
-        other -> other
-      end
+      Telemetry.span(:list, %{server: server, type: type, filter: filter}, fn ->
+        case call(server, :list, [type, filter], timeout) do
+          {:ok, %{objects: objects}} when not with_genid -> {:ok, objects}
+          other -> other
+        end
+      end)
     end
   end
 
   @doc """
   One object of `type` by its keys (`family`, `table`, `name`, or `handle`
-  where the kernel takes one), as an attribute map. A missing object is
-  `{:error, "No such file or directory (ENOENT)"}`. The only option is
+  where the kernel takes one), as an attribute map. A missing object is a
+  kernel error `%{errno: :enoent, object: ..., message: "..."}` (see
+  `NFTables.Port.Errors`). The only option is
   `:timeout`.
   """
   @spec get(server(), atom(), map() | keyword(), timeout: timeout()) ::
@@ -398,14 +422,14 @@ defmodule NFTables.Port do
   The only option is `:timeout`.
   """
   @spec dump(server(), timeout: timeout()) ::
-          {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, String.t()}
+          {:ok, %{genid: non_neg_integer(), msgs: [msg()]}} | {:error, Errors.t() | term()}
   def dump(server, opts \\ []) do
     {format, opts} = Keyword.pop(List.wrap(opts), :format)
 
     with {:ok, timeout} <- timeout_option("dump", opts) do
       case format do
         :nft -> NFTables.Port.Nft.Commit.dump_nft(server, opts)
-        _ -> call(server, :dump, [], timeout)
+        _ -> Telemetry.span(:dump, %{server: server}, fn -> call(server, :dump, [], timeout) end)
       end
     end
   end
@@ -419,16 +443,17 @@ defmodule NFTables.Port do
   used.
   """
   @spec restore(server(), map() | [msg()] | {:ok, map()}, [commit_option()] | map()) ::
-          :ok | {:ok, [non_neg_integer() | nil]} | {:error, map() | String.t()}
+          :ok | {:ok, [non_neg_integer() | nil]} | {:error, Errors.t() | term()}
   def restore(server, dump, opts \\ [])
   def restore(server, {:ok, %{msgs: msgs}}, opts), do: commit(server, msgs, opts)
   def restore(server, %{msgs: msgs}, opts), do: commit(server, msgs, opts)
   def restore(server, msgs, opts) when is_list(msgs), do: commit(server, msgs, opts)
 
   def restore(_server, dump, _opts) do
-    {:error,
-     "restore: expected the map returned by dump/1 or a list of messages, got: " <>
-       inspect(dump, limit: 5)}
+    Errors.badarg(
+      "restore: expected the map returned by dump/1 or a list of messages, got: " <>
+        inspect(dump, limit: 5)
+    )
   end
 
   @doc """
@@ -436,7 +461,8 @@ defmodule NFTables.Port do
 
   The only option is `:timeout`.
   """
-  @spec genid(server(), timeout: timeout()) :: {:ok, non_neg_integer()} | {:error, String.t()}
+  @spec genid(server(), timeout: timeout()) ::
+          {:ok, non_neg_integer()} | {:error, Errors.t() | term()}
   def genid(server, opts \\ []) do
     with {:ok, timeout} <- timeout_option("genid", opts) do
       call(server, :genid, [], timeout)
@@ -464,6 +490,8 @@ defmodule NFTables.Port do
     # closed (EOF on its stdin) and exits cleanly.
     Process.flag(:trap_exit, true)
 
+    started = System.monotonic_time()
+
     with {:ok, port} <- open_port(config),
          :ok <- handshake(port, config.timeout) do
       os_pid =
@@ -471,6 +499,12 @@ defmodule NFTables.Port do
           {:os_pid, os_pid} -> os_pid
           nil -> nil
         end
+
+      Telemetry.execute(
+        [:nftables_port, :port, :start],
+        %{system_time: System.system_time(), duration: System.monotonic_time() - started},
+        %{server: self(), os_pid: os_pid, path: config.path}
+      )
 
       {:ok,
        %{
@@ -543,9 +577,10 @@ defmodule NFTables.Port do
     cond do
       byte_size(frame) > state.max_frame ->
         {:reply,
-         {:error,
-          "#{op}: the request is #{byte_size(frame)} bytes, more than max_frame " <>
-            "(#{state.max_frame} bytes)"}, state}
+         Errors.badarg(
+           "#{op}: the request is #{byte_size(frame)} bytes, more than max_frame " <>
+             "(#{state.max_frame} bytes)"
+         ), state}
 
       send_frame(state.port, frame) ->
         timer = start_timer(id, timeout || state.timeout)
@@ -562,6 +597,7 @@ defmodule NFTables.Port do
   end
 
   def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
+    port_exited(state, {:port_exit, status})
     reply_all(state, {:error, {:port_exit, status}})
     {:stop, {:port_exit, status}, %{state | port: nil, pending: %{}}}
   end
@@ -579,6 +615,7 @@ defmodule NFTables.Port do
 
   def handle_info({:EXIT, port, reason}, %{port: port} = state) do
     # The port closed without an exit status (e.g. a driver error).
+    port_exited(state, {:port_closed, reason})
     reply_all(state, {:error, {:port_closed, reason}})
     {:stop, {:port_closed, reason}, %{state | port: nil, pending: %{}}}
   end
@@ -608,10 +645,25 @@ defmodule NFTables.Port do
       end
     end
 
+    Telemetry.execute(
+      [:nftables_port, :port, :stop],
+      %{system_time: System.system_time()},
+      %{server: self(), os_pid: state.os_pid, reason: reason}
+    )
+
     reply_all(state, {:error, {:stopped, reason}})
   end
 
   ## Internals
+
+  @spec port_exited(map(), term()) :: :ok
+  defp port_exited(state, reason) do
+    Telemetry.execute(
+      [:nftables_port, :port, :exit],
+      %{system_time: System.system_time()},
+      %{server: self(), os_pid: state.os_pid, reason: reason}
+    )
+  end
 
   @spec handle_frame(binary(), map()) :: map()
   defp handle_frame(frame, state) do
@@ -788,7 +840,7 @@ defmodule NFTables.Port do
     end
   end
 
-  @spec check_msgs(term(), non_neg_integer()) :: :ok | {:error, String.t()}
+  @spec check_msgs(term(), non_neg_integer()) :: :ok | {:error, Errors.caller_error()}
   defp check_msgs(msgs, index \\ 0)
   defp check_msgs([], _index), do: :ok
 
@@ -796,35 +848,39 @@ defmodule NFTables.Port do
     if valid_msg?(msg) do
       check_msgs(rest, index + 1)
     else
-      {:error,
-       "commit: message #{index} is not {verb, type, attrs} with an atom verb and " <>
-         "type and a map of attributes: #{inspect(msg, limit: 5)}"}
+      Errors.badarg(
+        "commit: message #{index} is not {verb, type, attrs} with an atom verb and " <>
+          "type and a map of attributes: #{inspect(msg, limit: 5)}",
+        index
+      )
     end
   end
 
   defp check_msgs(msgs, 0) do
-    {:error,
-     "commit: msgs must be a list of {verb, type, attrs}, got: #{inspect(msgs, limit: 5)}"}
+    Errors.badarg(
+      "commit: msgs must be a list of {verb, type, attrs}, got: #{inspect(msgs, limit: 5)}"
+    )
   end
 
-  defp check_msgs(_tail, _index), do: {:error, "commit: msgs must be a proper list"}
+  defp check_msgs(_tail, _index), do: Errors.badarg("commit: msgs must be a proper list")
 
   @spec valid_msg?(term()) :: boolean()
   defp valid_msg?({verb, type, attrs}), do: is_atom(verb) and is_atom(type) and is_map(attrs)
   defp valid_msg?(_msg), do: false
 
-  @spec check_commit_options(map()) :: :ok | {:error, String.t()}
+  @spec check_commit_options(map()) :: :ok | {:error, Errors.caller_error()}
   defp check_commit_options(opts) do
     Enum.find_value(opts, :ok, fn
       {:echo, echo} when is_boolean(echo) -> nil
       {:genid, genid} when is_integer(genid) and genid >= 0 -> nil
       {:timeout, :infinity} -> nil
       {:timeout, ms} when is_integer(ms) and ms >= 0 -> nil
-      {key, value} -> {:error, "commit: invalid option #{key}: #{inspect(value, limit: 5)}"}
+      {key, value} -> Errors.badarg("commit: invalid option #{key}: #{inspect(value, limit: 5)}")
     end)
   end
 
-  @spec options_map(String.t(), term(), [atom()]) :: {:ok, map()} | {:error, String.t()}
+  @spec options_map(String.t(), term(), [atom()]) ::
+          {:ok, map()} | {:error, Errors.caller_error()}
   defp options_map(what, opts, known) do
     map =
       cond do
@@ -835,41 +891,45 @@ defmodule NFTables.Port do
 
     cond do
       map == nil ->
-        {:error,
-         "#{what}: options must be a keyword list or a map, got: #{inspect(opts, limit: 5)}"}
+        Errors.badarg(
+          "#{what}: options must be a keyword list or a map, got: #{inspect(opts, limit: 5)}"
+        )
 
       unknown = Enum.find(Map.keys(map), &(&1 not in known)) ->
-        {:error,
-         "#{what}: unknown option #{inspect(unknown)} (known: " <>
-           Enum.map_join(known, ", ", &inspect/1) <> ")"}
+        Errors.badarg(
+          "#{what}: unknown option #{inspect(unknown)} (known: " <>
+            Enum.map_join(known, ", ", &inspect/1) <> ")"
+        )
 
       true ->
         {:ok, map}
     end
   end
 
-  @spec timeout_option(String.t(), term()) :: {:ok, timeout() | nil} | {:error, String.t()}
+  @spec timeout_option(String.t(), term()) ::
+          {:ok, timeout() | nil} | {:error, Errors.caller_error()}
   defp timeout_option(what, opts) do
     with {:ok, map} <- options_map(what, opts, [:timeout]) do
       case Map.get(map, :timeout) do
         nil -> {:ok, nil}
         :infinity -> {:ok, :infinity}
         ms when is_integer(ms) and ms >= 0 -> {:ok, ms}
-        other -> {:error, "#{what}: invalid option timeout: #{inspect(other)}"}
+        other -> Errors.badarg("#{what}: invalid option timeout: #{inspect(other)}")
       end
     end
   end
 
-  @spec check_type(term()) :: :ok | {:error, String.t()}
+  @spec check_type(term()) :: :ok | {:error, Errors.caller_error()}
   defp check_type(type) when is_atom(type) and not is_nil(type) and not is_boolean(type),
     do: :ok
 
   defp check_type(type),
     do:
-      {:error,
-       "list: the object type must be an atom such as :table, got: #{inspect(type, limit: 5)}"}
+      Errors.badarg(
+        "list: the object type must be an atom such as :table, got: #{inspect(type, limit: 5)}"
+      )
 
-  @spec filter_map(term()) :: {:ok, map()} | {:error, String.t()}
+  @spec filter_map(term()) :: {:ok, map()} | {:error, Errors.caller_error()}
   defp filter_map(filter) when is_map(filter), do: {:ok, filter}
 
   defp filter_map(filter) when is_list(filter) do
@@ -880,9 +940,10 @@ defmodule NFTables.Port do
 
   defp filter_map(filter), do: filter_error(filter)
 
-  @spec filter_error(term()) :: {:error, String.t()}
+  @spec filter_error(term()) :: {:error, Errors.caller_error()}
   defp filter_error(filter) do
-    {:error,
-     "list: the filter must be a map or a keyword list, got: #{inspect(filter, limit: 5)}"}
+    Errors.badarg(
+      "list: the filter must be a map or a keyword list, got: #{inspect(filter, limit: 5)}"
+    )
   end
 end

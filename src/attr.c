@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libnftnl/expr.h>
-
 #include "attr.h"
 #include "backend.h"
 #include "etf.h"
@@ -13,30 +11,13 @@
 #define NFP_STR_MAX 1024	/* longest string attribute + NUL */
 #define NFP_STRLIST_MAX 256	/* most strings in one strlist */
 
-static int expr_set(void *o, uint16_t a, const void *d, uint32_t l)
-{
-	return nftnl_expr_set(o, a, d, l);
-}
-
-static const void *expr_get(const void *o, uint16_t a, uint32_t *l)
-{
-	return nftnl_expr_get(o, a, l);
-}
-
-static bool expr_is_set(const void *o, uint16_t a)
-{
-	return nftnl_expr_is_set(o, a);
-}
-
 void nfp_target_obj(struct nfp_target *t, const struct nfp_obj *obj, void *o)
 {
 	t->o = o;
 	t->owner = obj->name;
 	t->attrs = obj->attrs;
 	t->nattrs = obj->nattrs;
-	t->set = obj->backend->set;
-	t->get = obj->backend->get;
-	t->is_set = obj->backend->is_set;
+	t->be = obj->backend;
 }
 
 void nfp_target_expr(struct nfp_target *t, const struct nfp_expr *e, void *o)
@@ -45,9 +26,7 @@ void nfp_target_expr(struct nfp_target *t, const struct nfp_expr *e, void *o)
 	t->owner = e->name;
 	t->attrs = e->attrs;
 	t->nattrs = e->nattrs;
-	t->set = expr_set;
-	t->get = expr_get;
-	t->is_set = expr_is_set;
+	t->be = &nfp_backend_expr;
 }
 
 bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t)
@@ -56,11 +35,11 @@ bool nfp_attr_shown(const struct nfp_attr *a, const struct nfp_target *t)
 	uint32_t len = 0;
 	const void *p;
 
-	if (!t->is_set(t->o, a->id))
+	if (!t->be->is_set(t->o, a->id))
 		return false;
 	if (!(a->flags & NFP_A_OMIT_ZERO) || a->wire > NFP_W_S32)
 		return true;
-	p = t->get(t->o, a->id, &len);
+	p = t->be->get(t->o, a->id, &len);
 	if (!p)
 		return false;
 	if (len == 0 || len > sizeof(zero))
@@ -98,9 +77,9 @@ static const struct nfp_enum *attr_enum(const struct nfp_attr *a,
 	uint32_t len, v;
 	const void *p;
 
-	if (!sel || !t->is_set(t->o, sel->attr))
+	if (!sel || !t->be->is_set(t->o, sel->attr))
 		return a->enm;
-	p = t->get(t->o, sel->attr, &len);
+	p = t->be->get(t->o, sel->attr, &len);
 	if (!p || len < sizeof(v))
 		return a->enm;
 	memcpy(&v, p, sizeof(v));
@@ -199,7 +178,7 @@ static int check_exclusive(struct nfp_req *req, const struct nfp_attr *a,
 	for (uint8_t i = 0; i < a->nexcl; i++) {
 		const struct nfp_attr *x;
 
-		if (!t->is_set(t->o, a->excl[i]))
+		if (!t->be->is_set(t->o, a->excl[i]))
 			continue;
 		x = nfp_attr_by_id(t->attrs, t->nattrs, a->excl[i]);
 		return nfp_fail(req, "%s: cannot be set together with :%s (libnftnl keeps them in the same storage)",
@@ -223,13 +202,13 @@ static int check_requires(struct nfp_req *req, const struct nfp_attr *a,
 	if (!r)
 		return 0;
 	sel = nfp_attr_by_id(t->attrs, t->nattrs, r->attr);
-	if (!t->is_set(t->o, r->attr)) {
+	if (!t->be->is_set(t->o, r->attr)) {
 		v = (int32_t)r->values[0];
-		if (t->set(t->o, r->attr, &v, sizeof(v)) < 0)
+		if (t->be->set(t->o, r->attr, &v, sizeof(v)) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;
 	}
-	p = t->get(t->o, r->attr, &len);
+	p = t->be->get(t->o, r->attr, &len);
 	if (p && len >= sizeof(v)) {
 		memcpy(&v, p, sizeof(v));
 		if (requires_ok(r, v))
@@ -249,7 +228,7 @@ static int check_required_by(struct nfp_req *req, const struct nfp_attr *a,
 	for (uint16_t i = 0; i < t->nattrs; i++) {
 		const struct nfp_attr *x = &t->attrs[i];
 
-		if (!x->requires || x->requires->attr != a->id || !t->is_set(t->o, x->id) ||
+		if (!x->requires || x->requires->attr != a->id || !t->be->is_set(t->o, x->id) ||
 		    requires_ok(x->requires, v))
 			continue;
 		requires_names(a, x->requires, names, sizeof(names));
@@ -348,7 +327,7 @@ static int decode_strlist(struct nfp_req *req, int *idx, const struct nfp_attr *
 	if (n && nfp_dec_list_end(req, idx, what) < 0)
 		goto out;
 	vec[got] = NULL;
-	if (t->set(t->o, a->id, vec, 0) < 0) {
+	if (t->be->set(t->o, a->id, vec, 0) < 0) {
 		nfp_fail(req, "%s: rejected by libnftnl", what);
 		goto out;
 	}
@@ -370,7 +349,7 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 	/* The context of any error below; built once, without printf. */
 	nfp_join(what, sizeof(what), "attribute :", a->name, " of ");
 	nfp_join(what + strlen(what), sizeof(what) - strlen(what), t->owner, NULL, NULL);
-	if ((a->flags & NFP_A_SET_ONCE) && t->is_set(t->o, a->id))
+	if ((a->flags & NFP_A_SET_ONCE) && t->be->is_set(t->o, a->id))
 		return nfp_fail(req, "%s: is already set; unset it before setting another value",
 				what);
 	if (check_exclusive(req, a, t, what) < 0 || check_requires(req, a, t, what) < 0)
@@ -383,7 +362,7 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 	case NFP_W_S32:
 		if (decode_int(req, idx, a, t, what, num, &len) < 0)
 			return -1;
-		if (t->set(t->o, a->id, num, len) < 0)
+		if (t->be->set(t->o, a->id, num, len) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;
 	case NFP_W_STRING: {
@@ -394,7 +373,7 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 			return -1;
 		memcpy(s, p, len);
 		s[len] = '\0';
-		if (t->set(t->o, a->id, s, len + 1) < 0)
+		if (t->be->set(t->o, a->id, s, len + 1) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;
 	}
@@ -415,13 +394,13 @@ int nfp_attr_decode(struct nfp_req *req, int *idx, const struct nfp_attr *a,
 			if (!copy)
 				return nfp_fail(req, "%s: out of memory", what);
 			memcpy(copy, p, len);
-			if (t->set(t->o, a->id, copy, len) < 0) {
+			if (t->be->set(t->o, a->id, copy, len) < 0) {
 				free(copy);
 				return nfp_fail(req, "%s: rejected by libnftnl", what);
 			}
 			return 0;
 		}
-		if (t->set(t->o, a->id, len ? p : "", len) < 0)
+		if (t->be->set(t->o, a->id, len ? p : "", len) < 0)
 			return nfp_fail(req, "%s: rejected by libnftnl", what);
 		return 0;
 	case NFP_W_STRLIST:
@@ -495,7 +474,7 @@ void nfp_attr_encode(ei_x_buff *x, const struct nfp_attr *a,
 		     const struct nfp_target *t)
 {
 	uint32_t len = 0;
-	const void *p = t->get(t->o, a->id, &len);
+	const void *p = t->be->get(t->o, a->id, &len);
 
 	if (!p) {
 		ei_x_encode_atom(x, "nil");

@@ -15,15 +15,15 @@
 #include "desc.h"
 #include "req.h"
 
+struct nfp_backend;
+
 /* Where attributes go: a libnftnl object or expression behind accessors. */
 struct nfp_target {
 	void *o;
 	const char *owner;	/* "table", "expression payload": for messages */
 	const struct nfp_attr *attrs;	/* the owner's attribute table */
 	uint16_t nattrs;
-	int (*set)(void *o, uint16_t a, const void *d, uint32_t l);
-	const void *(*get)(const void *o, uint16_t a, uint32_t *l);
-	bool (*is_set)(const void *o, uint16_t a);
+	const struct nfp_backend *be;	/* the object's, or nfp_backend_expr */
 };
 
 void nfp_target_obj(struct nfp_target *t, const struct nfp_obj *obj, void *o);

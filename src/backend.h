@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One vtable per libnftnl object type, so that the engine handles tables,
- * chains, rules, sets and elements alike. The functions are libnftnl's own,
- * behind wrappers of one common signature.
+ * One vtable per libnftnl object type (and one for expressions), so that
+ * the engine handles tables, chains, rules, sets, elements and expressions
+ * alike. The functions are libnftnl's own, behind wrappers of one common
+ * signature; what differs between types is in the table too, as data or
+ * as a function (as libnftnl's struct expr_ops does), never as a branch
+ * on which backend an object has.
  */
 #ifndef NFP_BACKEND_H
 #define NFP_BACKEND_H
@@ -11,6 +14,9 @@
 #include <stdint.h>
 
 struct nlmsghdr;
+struct nftnl_expr;
+
+typedef int (*nfp_expr_cb)(struct nftnl_expr *e, void *data);
 
 struct nfp_backend {
 	const char *name;
@@ -23,6 +29,22 @@ struct nfp_backend {
 	/* NULL for set_elem, which only travels inside a set_elems message. */
 	void (*build)(struct nlmsghdr *nlh, void *o);
 	int (*parse)(const struct nlmsghdr *nlh, void *o);
+	/* Netlink flags added to NLM_F_CREATE by add and create (a rule
+	 * appends to its chain). */
+	uint16_t new_flags;
+	/* A list of expressions it holds (a rule's body, a set's or an
+	 * element's stateful expressions, dynset's); attr names the list
+	 * where an object has several. NULL: none. */
+	void (*add_expr)(void *o, uint16_t attr, struct nftnl_expr *e);
+	void (*expr_foreach)(void *o, nfp_expr_cb cb, void *data);
+	/* Its expression list is listed even when empty (a rule's body). */
+	bool exprs_always;
+	/* Items (set elements) travel in as many messages as it takes, each
+	 * attribute nest under 64 KiB: built with an iterator. NULL: one
+	 * message with build(). */
+	void *(*iter_create)(void *o);
+	int (*iter_build)(struct nlmsghdr *nlh, void *it);
+	void (*iter_destroy)(void *it);
 };
 
 extern const struct nfp_backend nfp_backend_table;
@@ -33,5 +55,8 @@ extern const struct nfp_backend nfp_backend_set_elems;
 extern const struct nfp_backend nfp_backend_set_elem;
 extern const struct nfp_backend nfp_backend_obj;
 extern const struct nfp_backend nfp_backend_flowtable;
+/* Expressions: alloc, build and parse are NULL (an expression is made by
+ * name and travels inside a rule). */
+extern const struct nfp_backend nfp_backend_expr;
 
 #endif /* NFP_BACKEND_H */

@@ -83,6 +83,9 @@ struct nfp_attr {
 	const uint16_t *excl;		/* attributes never set together with it */
 	uint8_t nexcl;
 	const struct nfp_requires *requires;
+	/* The netlink type it travels as, and the nest it is in (0: top
+	 * level); 0 when unknown. Maps an extended ACK back to a name. */
+	uint16_t nla, nla_in;
 };
 
 struct nfp_backend;
@@ -157,6 +160,7 @@ struct nfp_op {
 	nfp_op_fn fn;
 	uint8_t nargs;
 	const struct nfp_obj *obj;		/* object of a handle op */
+	bool indexed_errors;			/* kernel errors name a message */
 };
 
 /* Generated tables (build/nfp_tables.c). */

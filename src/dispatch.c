@@ -8,6 +8,23 @@
 #include "ops.h"
 #include "req.h"
 
+/* A caller error (or the port's own failure): %{reason: :badarg | :failed,
+ * index: i | nil, message: "..."}. */
+static void enc_caller_error(ei_x_buff *x, const char *reason, bool indexed, int64_t index,
+			     const char *msg)
+{
+	ei_x_encode_map_header(x, 3);
+	ei_x_encode_atom(x, "reason");
+	ei_x_encode_atom(x, reason ? reason : "badarg");
+	ei_x_encode_atom(x, "index");
+	if (indexed)
+		nfp_enc_s64(x, index);
+	else
+		ei_x_encode_atom(x, "nil");
+	ei_x_encode_atom(x, "message");
+	nfp_enc_str(x, msg);
+}
+
 /* {nil, {:error, Reason}}: for frames that are not a request at all. */
 static void reply_anon_error(ei_x_buff *out, const char *msg)
 {
@@ -17,7 +34,7 @@ static void reply_anon_error(ei_x_buff *out, const char *msg)
 	ei_x_encode_atom(out, "nil");
 	ei_x_encode_tuple_header(out, 2);
 	ei_x_encode_atom(out, "error");
-	nfp_enc_str(out, msg);
+	enc_caller_error(out, NULL, false, 0, msg);
 }
 
 void nfp_reply_oversize(ei_x_buff *out, uint32_t len, uint32_t max)
@@ -29,10 +46,61 @@ void nfp_reply_oversize(ei_x_buff *out, uint32_t len, uint32_t max)
 	reply_anon_error(out, msg);
 }
 
+/* A kernel error: %{errno: :enoent, index: i | nil, object: %{type: ...} |
+ * nil, attr: atom | nil, message: "..."}. */
+static void enc_kernel_error(struct nfp_req *req)
+{
+	ei_x_buff *x = req->out;
+	char msg[sizeof(req->kerr_msg) + sizeof(req->kerr_where) + 192];
+	char lower[64];
+	const char *name = nfp_errno_name(req->kerr_errno);
+	size_t i, off;
+
+	for (i = 0; name[i] && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+	lower[i] = '\0';
+	nfp_errno_message(req->kerr_errno, msg, sizeof(msg));
+	off = strlen(msg);
+	if (req->kerr_msg[0])
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, ": %s", req->kerr_msg);
+	size_t al = req->kerr_attr ? strlen(req->kerr_attr) : 0;
+
+	if (req->kerr_attr && strncmp(req->kerr_where, req->kerr_attr, al) == 0 &&
+	    req->kerr_where[al] == '[')
+		snprintf(msg + off, sizeof(msg) - off, " (attribute %s)", req->kerr_where);
+	else if (req->kerr_attr && req->kerr_where[0])
+		snprintf(msg + off, sizeof(msg) - off, " (attribute :%s of %s)",
+			 req->kerr_attr, req->kerr_where);
+	else if (req->kerr_attr)
+		snprintf(msg + off, sizeof(msg) - off, " (attribute :%s)", req->kerr_attr);
+	else if (req->kerr_where[0])
+		snprintf(msg + off, sizeof(msg) - off, " (in %s)", req->kerr_where);
+
+	ei_x_encode_map_header(x, 5);
+	ei_x_encode_atom(x, "errno");
+	ei_x_encode_atom(x, lower);
+	ei_x_encode_atom(x, "index");
+	if (req->kerr_index >= 0 && req->op && req->op->indexed_errors)
+		nfp_enc_s64(x, req->kerr_index);
+	else
+		ei_x_encode_atom(x, "nil");
+	ei_x_encode_atom(x, "object");
+	if (req->has_kerr_object && req->kerr_object.index > 0)
+		ei_x_append_buf(x, req->kerr_object.buff, req->kerr_object.index);
+	else
+		ei_x_encode_atom(x, "nil");
+	ei_x_encode_atom(x, "attr");
+	if (req->kerr_attr)
+		ei_x_encode_atom(x, req->kerr_attr);
+	else
+		ei_x_encode_atom(x, "nil");
+	ei_x_encode_atom(x, "message");
+	nfp_enc_str(x, msg);
+}
+
 static void encode_error(struct nfp_req *req)
 {
 	ei_x_buff *x = req->out;
-	char msg[256];
 
 	x->index = req->result_at;
 	ei_x_encode_tuple_header(x, 2);
@@ -40,38 +108,14 @@ static void encode_error(struct nfp_req *req)
 	if (req->err_atom) {
 		ei_x_encode_atom(x, req->err_atom);
 	} else if (req->kerr) {
-		nfp_errno_message(req->kerr_errno, msg, sizeof(msg));
-		if (req->kerr_index < 0 && req->op && strcmp(req->op->name, "commit") != 0 &&
-		    strcmp(req->op->name, "batch_send") != 0) {
-			nfp_enc_str(x, msg);
-			return;
-		}
-		char lower[64];
-		const char *name = nfp_errno_name(req->kerr_errno);
-		size_t i;
+		enc_kernel_error(req);
+	} else if (req->op) {
+		char full[sizeof(req->err) + 64];
 
-		for (i = 0; name[i] && i < sizeof(lower) - 1; i++)
-			lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-		lower[i] = '\0';
-		ei_x_encode_map_header(x, 3);
-		ei_x_encode_atom(x, "index");
-		if (req->kerr_index >= 0)
-			nfp_enc_s64(x, req->kerr_index);
-		else
-			ei_x_encode_atom(x, "nil");
-		ei_x_encode_atom(x, "errno");
-		ei_x_encode_atom(x, lower);
-		ei_x_encode_atom(x, "message");
-		nfp_enc_str(x, msg);
+		snprintf(full, sizeof(full), "%s: %s", req->op->name, req->err);
+		enc_caller_error(x, req->err_reason, req->err_indexed, req->err_index, full);
 	} else {
-		if (req->op) {
-			char full[sizeof(req->err) + 64];
-
-			snprintf(full, sizeof(full), "%s: %s", req->op->name, req->err);
-			nfp_enc_str(x, full);
-		} else {
-			nfp_enc_str(x, req->err);
-		}
+		enc_caller_error(x, req->err_reason, false, 0, req->err);
 	}
 }
 
@@ -128,7 +172,7 @@ static void reply_id_error(ei_x_buff *out, uint64_t id, const char *msg)
 	ei_x_encode_ulonglong(out, id);
 	ei_x_encode_tuple_header(out, 2);
 	ei_x_encode_atom(out, "error");
-	nfp_enc_str(out, msg);
+	enc_caller_error(out, NULL, false, 0, msg);
 }
 
 void nfp_dispatch(const char *frame, size_t len, ei_x_buff *out)
@@ -242,10 +286,15 @@ static void dispatch(const char *frame, size_t len, ei_x_buff *out)
 		nfp_etf_skip(frame, &idx);
 	if (nargs && nfp_dec_list_end(&req, &idx, "arguments") < 0)
 		goto fail;
-	if (req.op->fn(&req) == 0)
+	if (req.op->fn(&req) == 0) {
+		if (req.has_kerr_object)
+			ei_x_free(&req.kerr_object);
 		return;
+	}
 	if (!req.err[0] && !req.kerr && !req.err_atom)
 		nfp_fail(&req, "failed");
 fail:
 	encode_error(&req);
+	if (req.has_kerr_object)
+		ei_x_free(&req.kerr_object);
 }

@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "etf.h"
+#include "extack.h"
 #include "nl.h"
 #include "obj.h"
 
@@ -134,7 +135,7 @@ static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 			cap *= 2;
 		p = realloc(b->buf, cap);
 		if (!p)
-			return nfp_fail(req, "out of memory for a batch of %zu bytes", need);
+			return nfp_fail_port(req, "out of memory for a batch of %zu bytes", need);
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -143,7 +144,7 @@ static int batch_reserve(struct nfp_req *req, struct nfp_batch *b, size_t more)
 		struct nfp_msginfo *i = realloc(b->info, n * sizeof(*i));
 
 		if (!i)
-			return nfp_fail(req, "out of memory for a batch");
+			return nfp_fail_port(req, "out of memory for a batch");
 		b->info = i;
 		b->info_cap = n;
 	}
@@ -281,7 +282,6 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 {
 	const struct nfp_backend *be = obj->backend;
 	uint16_t type, flags = 0, family = obj_family(obj, o);
-	bool is_rule = be == &nfp_backend_rule;
 	struct nlmsghdr *nlh;
 	void *m = o;
 	char valid[128];
@@ -297,11 +297,11 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 	switch (verb) {
 	case NFP_VERB_ADD:
 		type = obj->msg_new;
-		flags = NLM_F_CREATE | (is_rule ? NLM_F_APPEND : 0);
+		flags = NLM_F_CREATE | be->new_flags;
 		break;
 	case NFP_VERB_CREATE:
 		type = obj->msg_new;
-		flags = NLM_F_CREATE | NLM_F_EXCL | (is_rule ? NLM_F_APPEND : 0);
+		flags = NLM_F_CREATE | NLM_F_EXCL | be->new_flags;
 		break;
 	case NFP_VERB_INSERT:
 		type = obj->msg_new;
@@ -322,7 +322,7 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 		be = obj->flush->backend;
 		m = flush_object(obj, o);
 		if (!m)
-			return nfp_fail(req, "out of memory");
+			return nfp_fail_port(req, "out of memory");
 		break;
 	default:
 		return nfp_fail(req, "message %lld: bad verb", (long long)index);
@@ -338,10 +338,10 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 	 * object can make, and no message the kernel could not take. */
 	size_t max_item = 0, size = nfp_obj_wire_size(obj, o, &max_item) + 512;
 
-	if (be == &nfp_backend_set_elems) {
+	if (be->iter_create) {
 		/* Elements: as many messages as it takes, each nest < 64 KiB,
 		 * which libnftnl's iterator fills up to one element over. */
-		struct nftnl_set_elems_iter *it;
+		void *it;
 
 		if (max_item > NFP_NEST_MAX) {
 			ret = nfp_fail(req, "message %lld: an element of about %zu bytes does not fit a netlink attribute (%d bytes)",
@@ -349,10 +349,10 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 			goto out;
 		}
 		size = NFP_NEST_MAX + 2 * max_item + 4096;
-		it = nftnl_set_elems_iter_create(m);
+		it = be->iter_create(m);
 
 		if (!it) {
-			ret = nfp_fail(req, "out of memory");
+			ret = nfp_fail_port(req, "out of memory");
 			goto out;
 		}
 		do {
@@ -361,13 +361,13 @@ int nfp_batch_add(struct nfp_req *req, struct nfp_batch *b, const struct nfp_obj
 				ret = -1;
 				break;
 			}
-			ret = nftnl_set_elems_nlmsg_build_payload_iter(nlh, it);
+			ret = be->iter_build(nlh, it);
 			if (msg_end(req, b, nlh, obj, index) < 0) {
 				ret = -1;
 				break;
 			}
 		} while (ret > 0);
-		nftnl_set_elems_iter_destroy(it);
+		be->iter_destroy(it);
 	} else {
 		if (size > NFP_MSG_RESERVE) {
 			ret = nfp_fail(req, "message %lld: the %s is about %zu bytes; one netlink message carries at most %d",
@@ -434,6 +434,7 @@ struct talk {
 	bool done;		/* the last message's answer arrived: nothing follows */
 	int64_t err_msg;	/* ordinal of the first failing message, or -1 */
 	int err;
+	struct nfp_extack ea;	/* what the kernel said about it */
 	uint32_t echoes;	/* echoed messages: sent only at commit */
 	uint64_t *handles;	/* echo: per client message, 0 = none */
 };
@@ -489,6 +490,7 @@ static void on_message(struct talk *t, const struct nlmsghdr *nlh)
 		if (t->err_msg < 0 || ord < (uint32_t)t->err_msg) {
 			t->err_msg = ord;
 			t->err = -e->error;
+			nfp_extack_parse(nlh, &t->ea);
 		}
 		return;
 	}
@@ -505,7 +507,7 @@ static int drain(struct talk *t, struct nfp_sock *s, bool *lost)
 	int fd = mnl_socket_get_fd(s->nl);
 
 	if (!buf)
-		return nfp_fail(t->req, "out of memory");
+		return nfp_fail_port(t->req, "out of memory");
 	for (;;) {
 		ssize_t n = recv(fd, buf, NFP_RECV_CHUNK, MSG_DONTWAIT);
 		const struct nlmsghdr *nlh;
@@ -542,20 +544,104 @@ static int unacked(struct nfp_req *req, struct nfp_sock *s, const struct talk *t
 
 	if (t->echoes > 0) {
 		if (lost && opts && opts->echo)
-			return nfp_fail(req, "the transaction committed, but echoed messages were lost to a full receive buffer (ENOBUFS): the handles are incomplete; list the objects to find them");
+			return nfp_fail_port(req, "the transaction committed, but echoed messages were lost to a full receive buffer (ENOBUFS): the handles are incomplete; list the objects to find them");
 		return 0;
 	}
 	if (have_before && nfp_genid(&quiet, s, &after) == 0)
-		return nfp_fail(req, "%s; the generation went from %u to %u, so the transaction %s",
+		return nfp_fail_port(req, "%s; the generation went from %u to %u, so the transaction %s",
 				lost ? "the kernel's replies were lost (ENOBUFS)" :
 				       "the kernel did not acknowledge the transaction",
 				before, after,
 				after == before ? "did not commit" :
 				after == before + 1 ? "most likely committed (unless another writer committed instead)" :
 				"may have committed (other writers committed too)");
-	return nfp_fail(req, lost ?
+	return nfp_fail_port(req, lost ?
 			"the kernel's replies were lost (ENOBUFS): the outcome of the transaction is unknown; compare the generation id" :
 			"the kernel did not acknowledge the transaction: its outcome is unknown");
+}
+
+/* The sent message with sequence number seq, or NULL. */
+static const struct nlmsghdr *sent_message(const struct nfp_batch *b, size_t start,
+					   size_t total, uint32_t seq)
+{
+	const char *p = b->buf + start, *end = b->buf + start + total;
+
+	while (p + sizeof(struct nlmsghdr) <= end) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+
+		if (nlh->nlmsg_len < sizeof(*nlh) || p + nlh->nlmsg_len > end)
+			return NULL;
+		if (nlh->nlmsg_seq == seq)
+			return nlh;
+		p += NLMSG_ALIGN(nlh->nlmsg_len);
+	}
+	return NULL;
+}
+
+/* The object a failing message addressed, read back from the message
+ * itself: a flush message is another object's, whose attributes map back
+ * through the flush's copy table. */
+static void *sent_object(const struct nfp_obj *obj, const struct nlmsghdr *nlh, bool *flush)
+{
+	uint16_t type = nlh->nlmsg_type & 0xff;
+	const struct nfp_backend *be = obj->backend;
+	void *o, *t;
+
+	*flush = obj->flush && type == obj->flush->msg && type != obj->msg_del;
+	if (*flush)
+		be = obj->flush->backend;
+	if (!be->parse)
+		return NULL;
+	o = be->alloc();
+	if (!o)
+		return NULL;
+	if (be->parse(nlh, o) < 0) {
+		be->free(o);
+		return NULL;
+	}
+	if (!*flush)
+		return o;
+	t = nfp_obj_new(obj);
+	for (uint8_t i = 0; t && i < obj->flush->n; i++) {
+		uint32_t len;
+		const void *p;
+
+		if (!be->is_set(o, obj->flush->dst[i]))
+			continue;
+		p = be->get(o, obj->flush->dst[i], &len);
+		if (p)
+			obj->backend->set(t, obj->flush->src[i], p, len);
+	}
+	be->free(o);
+	return t;
+}
+
+/* A message of the batch failed: what it addressed, and which of its
+ * attributes the kernel blames. */
+static void blame(struct nfp_req *req, const struct nfp_batch *b, size_t start, size_t total,
+		  const struct talk *t)
+{
+	const struct nfp_obj *obj = b->info[t->err_msg - 1].obj;
+	int64_t index = b->info[t->err_msg - 1].index;
+	const struct nlmsghdr *nlh = sent_message(b, start, total, t->base + (uint32_t)t->err_msg);
+	uint32_t base = 0;
+	bool flush = false;
+	void *o;
+
+	if (!nlh || !obj)
+		return;
+	/* The netlink messages of the same client message before this one. */
+	for (int64_t k = t->err_msg - 2; k >= 0 && b->info[k].index == index; k--) {
+		const struct nlmsghdr *prev = sent_message(b, start, total, t->base + (uint32_t)k + 1);
+
+		if (prev)
+			base += nfp_sent_items(prev, obj);
+	}
+	o = sent_object(obj, nlh, &flush);
+	nfp_kerr_object(req, obj, o);
+	if (o)
+		obj->backend->free(o);
+	nfp_kerr_detail(req, &t->ea, nlh, flush ? NULL : obj, obj, base);
 }
 
 int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
@@ -611,7 +697,7 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 	if (opts && opts->echo) {
 		t.handles = calloc(opts->nindex ? opts->nindex : 1, sizeof(uint64_t));
 		if (!t.handles)
-			return nfp_fail(req, "out of memory");
+			return nfp_fail_port(req, "out of memory");
 		if ((int)(total * 2) > s->rcvbuf)
 			s->rcvbuf = sock_buf(s, SO_RCVBUFFORCE, SO_RCVBUF,
 					     total * 2 > INT32_MAX / 2 ? INT32_MAX / 2 : (int)(total * 2));
@@ -634,7 +720,7 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 
 		if (e == EMSGSIZE || e == ENOBUFS || e == ENOMEM) {
 			nfp_errno_message(e, msg, sizeof(msg));
-			ret = nfp_fail(req, "the kernel did not take the batch of %zu bytes in %u messages: %s",
+			ret = nfp_fail_port(req, "the kernel did not take the batch of %zu bytes in %u messages: %s",
 				       total, b->nmsgs, msg);
 		} else {
 			ret = nfp_fail_kernel(req, -1, e);
@@ -652,6 +738,7 @@ int nfp_batch_send(struct nfp_req *req, struct nfp_sock *s, struct nfp_batch *b,
 				ret = nfp_fail_kernel(req, -1, t.err);
 		} else {
 			ret = nfp_fail_kernel(req, b->info[t.err_msg - 1].index, t.err);
+			blame(req, b, start, total, &t);
 		}
 		goto out;
 	}
@@ -680,24 +767,65 @@ out:
 
 /* --- dumps ------------------------------------------------------------- */
 
+/* One request's reply: the caller's callback, and the error's detail. */
+struct reply_ctx {
+	nfp_dump_cb cb;
+	void *data;
+	struct nfp_extack ea;
+	bool failed;
+};
+
+static int reply_data(const struct nlmsghdr *nlh, void *data)
+{
+	struct reply_ctx *r = data;
+
+	return r->cb(nlh, r->data);
+}
+
+static int reply_error(const struct nlmsghdr *nlh, void *data)
+{
+	struct reply_ctx *r = data;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	nfp_extack_parse(nlh, &r->ea);
+	if (r->ea.err == 0)
+		return MNL_CB_STOP;
+	r->failed = true;
+	errno = r->ea.err;
+	return MNL_CB_ERROR;
+}
+
+/* NOOP is ignored; DONE (past the array) stops, as libmnl's default. */
+static mnl_cb_t reply_ctl[NLMSG_ERROR + 1] = { [NLMSG_ERROR] = reply_error };
+
 /* Sends one request and runs cb over the reply until it ends. Returns 0,
  * -EINTR when a dump was interrupted (NLM_F_DUMP_INTR), or -1 failed. */
 static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t msg,
 		   uint16_t family, uint16_t flags, const struct nfp_obj *obj, void *filter,
 		   nfp_dump_cb cb, void *data)
 {
+	struct reply_ctx r = { .cb = cb, .data = data };
 	struct nlmsghdr *nlh;
+	char sent[8192];
 	uint32_t seq = s->seq++;
 	ssize_t n;
 	int ret;
 
 	/* A filter or key message is small; its padding must be zero. */
-	memset(buf, 0, 8192);
+	memset(buf, 0, sizeof(sent));
 	nlh = nftnl_nlmsg_build_hdr(buf, NFNL_SUBSYS_NFTABLES << 8 | msg, family, flags, seq);
 	if (filter && obj->backend->build)
 		obj->backend->build(nlh, filter);
 	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
 		return nfp_fail_kernel(req, -1, errno);
+	/* Kept for the error's detail: the reply overwrites buf. */
+	bool kept = nlh->nlmsg_len <= sizeof(sent);
+
+	if (kept)
+		memcpy(sent, buf, nlh->nlmsg_len);
 	for (;;) {
 		n = mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK);
 		if (n < 0) {
@@ -705,7 +833,8 @@ static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t 
 				continue;
 			return nfp_fail_kernel(req, -1, errno);
 		}
-		ret = mnl_cb_run(buf, n, seq, s->portid, cb, data);
+		ret = mnl_cb_run2(buf, n, seq, s->portid, reply_data, &r, reply_ctl,
+				  MNL_ARRAY_SIZE(reply_ctl));
 		if (ret <= MNL_CB_STOP)
 			break;
 	}
@@ -713,6 +842,12 @@ static int request(struct nfp_req *req, struct nfp_sock *s, char *buf, uint16_t 
 		return 0;
 	if (req->err[0] || req->kerr)
 		return -1;
+	if (r.failed) {
+		nfp_fail_kernel(req, -1, r.ea.err);
+		nfp_kerr_detail(req, &r.ea, kept ? (const struct nlmsghdr *)sent : NULL,
+				filter ? obj : NULL, req->kerr_as ? req->kerr_as : obj, 0);
+		return -1;
+	}
 	if (errno == EINTR) {
 		/* NLM_F_DUMP_INTR: drain what is left of this dump. */
 		while (mnl_socket_recvfrom(s->nl, buf, NFP_RECV_CHUNK) > 0 &&
@@ -731,7 +866,7 @@ int nfp_dump(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t fam
 	int ret = -1;
 
 	if (!buf)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	for (int attempt = 0; attempt < 100; attempt++) {
 		ret = request(req, s, buf, msg, family, NLM_F_DUMP, obj, filter, cb, data);
 		if (ret != -EINTR)
@@ -740,7 +875,7 @@ int nfp_dump(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t fam
 		if (restart)
 			restart(data);
 	}
-	ret = nfp_fail(req, "the ruleset kept changing during the dump");
+	ret = nfp_fail_port(req, "the ruleset kept changing during the dump");
 out:
 	free(buf);
 	return ret;
@@ -753,7 +888,7 @@ int nfp_get_one(struct nfp_req *req, struct nfp_sock *s, uint16_t msg, uint16_t 
 	int ret;
 
 	if (!buf)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	ret = request(req, s, buf, msg, family, NLM_F_ACK, obj, keys, cb, data);
 	free(buf);
 	return ret < 0 ? -1 : 0;

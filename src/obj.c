@@ -129,7 +129,7 @@ struct obj_ctx {
 /* Where a list of expressions goes: a rule's body, a set's or an
  * element's stateful expressions, or an expression's own (dynset). */
 struct exprs_owner {
-	const struct nfp_backend *be;	/* NULL: an expression */
+	const struct nfp_backend *be;	/* the owner's: add_expr, expr_foreach */
 	void *o;
 	uint16_t attr;			/* for an expression owner */
 };
@@ -138,14 +138,7 @@ static uint32_t count_exprs(const struct exprs_owner *w);
 
 static void owner_add(const struct exprs_owner *w, struct nftnl_expr *e)
 {
-	if (!w->be)
-		nftnl_expr_add_expr(w->o, w->attr, e);
-	else if (w->be == &nfp_backend_rule)
-		nftnl_rule_add_expr(w->o, e);
-	else if (w->be == &nfp_backend_set_elem)
-		nftnl_set_elem_add_expr(w->o, e);
-	else
-		nftnl_set_add_expr(w->o, e);
+	w->be->add_expr(w->o, w->attr, e);
 }
 
 static int decode_exprs(struct nfp_req *req, int *idx, const struct exprs_owner *w,
@@ -236,7 +229,7 @@ static int expr_one(struct nfp_req *req, int *idx, const struct nfp_attr *a, voi
 	struct nfp_target *t = ctx;
 
 	if (a->wire == NFP_W_EXPRS) {
-		struct exprs_owner w = { NULL, t->o, a->id };
+		struct exprs_owner w = { &nfp_backend_expr, t->o, a->id };
 		char what[96];
 
 		snprintf(what, sizeof(what), "attribute :%s of %s", a->name, t->owner);
@@ -314,25 +307,9 @@ static int encode_expr_cb(struct nftnl_expr *e, void *data)
 }
 
 /* Calls cb for every expression of an owner. */
-static void owner_foreach_cb(const struct exprs_owner *w,
-			     int (*cb)(struct nftnl_expr *e, void *data), void *data)
+static void owner_foreach_cb(const struct exprs_owner *w, nfp_expr_cb cb, void *data)
 {
-	if (!w->be) {
-		nftnl_expr_expr_foreach(w->o, cb, data);
-	} else if (w->be == &nfp_backend_rule) {
-		struct nftnl_expr_iter *it = nftnl_expr_iter_create(w->o);
-		struct nftnl_expr *e;
-
-		if (!it)
-			return;
-		while ((e = nftnl_expr_iter_next(it)))
-			cb(e, data);
-		nftnl_expr_iter_destroy(it);
-	} else if (w->be == &nfp_backend_set_elem) {
-		nftnl_set_elem_expr_foreach(w->o, cb, data);
-	} else {
-		nftnl_set_expr_foreach(w->o, cb, data);
-	}
+	w->be->expr_foreach(w->o, cb, data);
 }
 
 static void encode_exprs(ei_x_buff *x, const struct exprs_owner *w)
@@ -356,7 +333,7 @@ static uint32_t count_exprs(const struct exprs_owner *w)
 static bool expr_shown(const struct nfp_target *t, const struct nfp_attr *a)
 {
 	if (a->wire == NFP_W_EXPRS) {
-		struct exprs_owner w = { NULL, t->o, a->id };
+		struct exprs_owner w = { &nfp_backend_expr, t->o, a->id };
 
 		return count_exprs(&w) > 0;
 	}
@@ -390,7 +367,7 @@ void nfp_expr_encode(ei_x_buff *x, struct nftnl_expr *e)
 			continue;
 		ei_x_encode_atom(x, a->name);
 		if (a->wire == NFP_W_EXPRS) {
-			struct exprs_owner w = { NULL, e, a->id };
+			struct exprs_owner w = { &nfp_backend_expr, e, a->id };
 
 			encode_exprs(x, &w);
 		} else {
@@ -451,7 +428,7 @@ static bool shown(const struct nfp_obj *obj, void *o, const struct nfp_attr *a,
 	if (a->wire == NFP_W_EXPRS) {
 		struct exprs_owner w = { obj->backend, o, a->id };
 
-		return obj->backend == &nfp_backend_rule || count_exprs(&w) > 0;
+		return obj->backend->exprs_always || count_exprs(&w) > 0;
 	}
 	nfp_target_obj(&t, obj, o);
 	return nfp_attr_shown(a, &t);
@@ -489,7 +466,7 @@ void nfp_obj_encode_map_skip(ei_x_buff *x, const struct nfp_obj *obj, void *o, u
 #define NFP_EXPR_OVERHEAD 32
 
 static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_attr *attrs,
-			 uint16_t n, const struct nfp_backend *be, size_t *max_item);
+			 uint16_t n, size_t *max_item);
 
 static int size_expr_cb(struct nftnl_expr *e, void *data)
 {
@@ -502,7 +479,7 @@ static int size_expr_cb(struct nftnl_expr *e, void *data)
 		return 0;
 	*total += NFP_EXPR_OVERHEAD + strlen(d->name);
 	nfp_target_expr(&t, d, e);
-	*total += attrs_size(&t, e, d->attrs, d->nattrs, NULL, NULL);
+	*total += attrs_size(&t, e, d->attrs, d->nattrs, NULL);
 	return 0;
 }
 
@@ -523,7 +500,7 @@ static int size_item_cb(struct nftnl_set_elem *e, void *data)
 }
 
 static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_attr *attrs,
-			 uint16_t n, const struct nfp_backend *be, size_t *max_item)
+			 uint16_t n, size_t *max_item)
 {
 	size_t total = 0;
 
@@ -533,7 +510,7 @@ static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_a
 		const void *p;
 
 		if (a->wire == NFP_W_EXPRS) {
-			struct exprs_owner w = { be, o, a->id };
+			struct exprs_owner w = { t->be, o, a->id };
 			size_t sub = 0;
 
 			owner_foreach_cb(&w, size_expr_cb, &sub);
@@ -549,9 +526,9 @@ static size_t attrs_size(const struct nfp_target *t, void *o, const struct nfp_a
 				*max_item = c.max;
 			continue;
 		}
-		if (!t->is_set(o, a->id))
+		if (!t->be->is_set(o, a->id))
 			continue;
-		p = t->get(o, a->id, &len);
+		p = t->be->get(o, a->id, &len);
 		if (!p)
 			continue;
 		if (a->wire == NFP_W_STRING)
@@ -575,5 +552,5 @@ size_t nfp_obj_wire_size(const struct nfp_obj *obj, void *o, size_t *max_item)
 	struct nfp_target t;
 
 	nfp_target_obj(&t, obj, o);
-	return attrs_size(&t, o, obj->attrs, obj->nattrs, obj->backend, max_item);
+	return attrs_size(&t, o, obj->attrs, obj->nattrs, max_item);
 }

@@ -51,7 +51,7 @@ int nfp_op_batch_add(struct nfp_req *req);
 int nfp_op_batch_send(struct nfp_req *req);
 int nfp_op_batch_free(struct nfp_req *req);
 
-/* ops_decl.c */
+/* ops_commit.c, ops_list.c */
 int nfp_op_commit(struct nfp_req *req);
 int nfp_op_list(struct nfp_req *req);
 int nfp_op_dump(struct nfp_req *req);

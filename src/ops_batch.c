@@ -19,7 +19,7 @@ int nfp_op_socket_open(struct nfp_req *req)
 	uint64_t id;
 
 	if (!s)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	if (nfp_sock_open(s, err, sizeof(err)) < 0) {
 		free(s);
 		return nfp_fail(req, "%s", err);
@@ -55,7 +55,7 @@ int nfp_op_batch_new(struct nfp_req *req)
 	uint64_t id;
 
 	if (!b)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	nfp_batch_init(b);
 	id = nfp_handle_new(NFP_H_BATCH, b);
 	if (id == 0) {

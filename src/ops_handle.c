@@ -115,7 +115,7 @@ int nfp_op_obj_alloc(struct nfp_req *req)
 	uint64_t id;
 
 	if (!o)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	id = nfp_handle_new(NFP_H_OBJ, o);
 	if (id == 0) {
 		obj->backend->free(o);
@@ -253,7 +253,7 @@ int nfp_op_obj_get(struct nfp_req *req)
 		return -1;
 	if (h->kind == NFP_H_EXPR) {
 		nfp_target_expr(&t, h->expr, h->ptr);
-		if (!t.is_set(h->ptr, a->id))
+		if (!t.be->is_set(h->ptr, a->id))
 			return nfp_fail(req, "attribute :%s of expression %s is not set", a->name,
 					h->expr->name);
 		nfp_enc_ok_head(req->out);
@@ -275,7 +275,7 @@ static int expr_unset(struct nfp_req *req, struct nfp_handle *h, const struct nf
 	struct nftnl_expr *old = h->ptr, *e = nftnl_expr_alloc(h->expr->name);
 
 	if (!e)
-		return nfp_fail(req, "out of memory");
+		return nfp_fail_port(req, "out of memory");
 	for (uint16_t i = 0; i < h->expr->nattrs; i++) {
 		const struct nfp_attr *x = &h->expr->attrs[i];
 		uint32_t len;
@@ -290,7 +290,7 @@ static int expr_unset(struct nfp_req *req, struct nfp_handle *h, const struct nf
 
 			if (!copy) {
 				nftnl_expr_free(e);
-				return nfp_fail(req, "out of memory");
+				return nfp_fail_port(req, "out of memory");
 			}
 			memcpy(copy, p, len);
 			p = copy;

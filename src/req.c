@@ -20,6 +20,19 @@ int nfp_fail(struct nfp_req *req, const char *fmt, ...)
 	return -1;
 }
 
+int nfp_fail_port(struct nfp_req *req, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (req->err[0] || req->kerr || req->err_atom)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(req->err, sizeof(req->err), fmt, ap);
+	va_end(ap);
+	req->err_reason = "failed";
+	return -1;
+}
+
 int nfp_fail_atom(struct nfp_req *req, const char *atom)
 {
 	if (req->err[0] || req->kerr || req->err_atom)

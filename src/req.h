@@ -24,15 +24,32 @@ struct nfp_req {
 	ei_x_buff *out;		/* the reply; the result starts at result_at */
 	int result_at;
 	char err[1024];		/* the error message, when failed */
+	const char *err_reason;	/* its reason atom: NULL for badarg (the
+				 * caller's input), "failed" (the port's) */
+	bool err_indexed;	/* a caller error of message err_index */
+	int64_t err_index;
 	const char *err_atom;	/* or an atom reason, e.g. generation_changed */
-	/* A kernel error of one message of a batch. */
+	/* A kernel error, of one message of a batch or of the request. */
 	bool kerr;
 	int64_t kerr_index;	/* -1 when no message can be blamed */
 	int kerr_errno;
+	/* What is known besides the errno (see extack.h): the kernel's own
+	 * message, the offending attribute's schema name and where it is
+	 * (an expression, an element), the addressed object as a term. */
+	char kerr_msg[200];
+	const char *kerr_attr;
+	char kerr_where[64];
+	bool has_kerr_object;
+	ei_x_buff kerr_object;
+	const struct nfp_obj *kerr_as;	/* names attributes of a dump's error */
 };
 
 /* Records an error message and returns -1. */
 int nfp_fail(struct nfp_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The same for a failure of the port itself (memory, lost replies, a
+ * ruleset that kept changing): reason :failed instead of :badarg. */
+int nfp_fail_port(struct nfp_req *req, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Records an atom reason ({:error, atom}) and returns -1. */
 int nfp_fail_atom(struct nfp_req *req, const char *atom);

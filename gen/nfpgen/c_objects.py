@@ -6,6 +6,7 @@ that the engine finds an attribute by binary search.
 
 from .c_common import INCLUDES, banner, comment, cstr
 from .c_enums import c_name as enum_c_name
+from . import nla as nla_mod
 
 FLAG_C = {"key": "NFP_A_KEY", "readonly": "NFP_A_READONLY", "handle": "NFP_A_HANDLE",
           "transient": "NFP_A_TRANSIENT", "auto-id": "NFP_A_AUTO_ID",
@@ -86,6 +87,11 @@ def _attr_table(prefix, owner, schema, out):
             fields.append(f".sel = {sels[a.name]}")
         if a.type.name == "objects":
             fields.append(f".item = &{obj_c_name(a.elem_object)}")
+        nla, nla_in = nla_mod.resolve(a)
+        if nla:
+            fields.append(f".nla = {nla}")
+        if nla_in:
+            fields.append(f".nla_in = {nla_in}")
         fields += extra.get(a.name, [])
         out.append(f"\t{{ /* {comment(a.doc.splitlines()[0][:70])} */")
         out.append("\t\t" + ",\n\t\t".join(fields) + ",")

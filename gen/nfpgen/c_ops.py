@@ -13,7 +13,8 @@ def emit(schema, root):
         obj = f"&{obj_c_name(op.object)}" if op.object else "NULL"
         if op.test_only:
             out.append("#ifdef NFP_TEST_BUILD\t/* the test build of the port only */")
-        out.append(f"\t{{ {cstr(op.name)}, {op.handler}, {len(op.args)}, {obj} }},")
+        indexed = "true" if op.errors == "indexed" else "false"
+        out.append(f"\t{{ {cstr(op.name)}, {op.handler}, {len(op.args)}, {obj}, {indexed} }},")
         if op.test_only:
             out.append("#endif")
     out.append("};\n")

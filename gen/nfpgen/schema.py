@@ -3,25 +3,31 @@
 The schema is the single source of truth of NFTables.Port: every object,
 expression, attribute, enum and op. Anything it does not define is an error
 here, at build time, with the file and the key that is wrong.
+
+What each key of each kind of file means is the meta-schema's
+(gen/meta/<kind>.yaml, JSON Schema, checked by meta.py); this module adds
+what the meta-schema cannot say (duplicates, checks against the wire
+types, references between files) and builds the model the emitters read.
 """
 
+import glob
 import os
 import re
 
 import yaml
 
 from .errors import SchemaError
+from . import meta
 from . import types as wiretypes
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-CONST_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-MODULE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$")
+# The vocabularies live in the meta-schema (gen/meta/), which documents them.
+BACKENDS = meta.enum_of("common", "backend")
+VERBS = meta.enum_of("common", "verb")
+ATTR_FLAGS = (meta.enum_of("common", "attribute", "properties", "flags", "items")
+              + meta.enum_of("common", "attribute", "properties", "libnftnl", "items"))
 
-BACKENDS = ("table", "chain", "rule", "set", "set_elems", "set_elem", "obj", "flowtable")
-VERBS = ("add", "create", "insert", "replace", "delete", "destroy", "flush")
-ATTR_FLAGS = ("key", "readonly", "handle", "transient", "auto-id", "omit-zero", "gives-buffer",
-              "unset-frees", "set-once")
-MESSAGE_KINDS = ("new", "get", "del", "destroy")
+if set(meta.enum_of("common", "wire-type")) != set(wiretypes.NAMES):
+    raise RuntimeError("gen/meta/common.yaml's wire-type enum differs from nfpgen/types.py")
 
 
 class Enum:
@@ -37,10 +43,11 @@ class Enum:
 
 
 class Attr:
-    def __init__(self, owner, raw, path, key):
+    def __init__(self, owner, raw, path, key, const_prefix=None):
         self.owner = owner
         self.name = raw["name"]
-        self.const = raw["const"]
+        # Where it follows the file's pattern, the constant is derived.
+        self.const = raw.get("const") or f"{const_prefix}{raw['name'].upper()}"
         self.type = wiretypes.get(raw["type"])
         self.doc = raw["doc"].strip()
         self.nft = raw.get("nft")
@@ -48,7 +55,8 @@ class Attr:
         self.enum_name = raw.get("enum")
         self.enum = None
         self.enum_by = raw.get("enum-by")
-        self.flags = list(raw.get("flags", []))
+        # The engine's flags, libnftnl's work-arounds among them.
+        self.flags = list(raw.get("flags", [])) + list(raw.get("libnftnl", []))
         self.exact_len = raw.get("exact-len", False)
         # Attributes libnftnl keeps in the same storage: never both set.
         self.exclusive_with = list(raw.get("exclusive-with", []))
@@ -56,6 +64,8 @@ class Attr:
         # (set to the first when absent), so that libnftnl frees what it owns.
         self.requires = raw.get("requires")
         self.elem_object = raw.get("object")   # for list types: the item object
+        # The netlink type it travels as (see nla.py); None: derived.
+        self.nla = raw.get("nla")
         self.path = path
         self.key = key
 
@@ -64,7 +74,8 @@ class AttrOwner:
     """What has attributes: an object or an expression."""
 
     def _load_attrs(self, raw, path):
-        self.attrs = [Attr(self, a, path, f"attributes[{i}]")
+        prefix = raw.get("const-prefix")
+        self.attrs = [Attr(self, a, path, f"attributes[{i}]", prefix)
                       for i, a in enumerate(raw.get("attributes", []))]
 
     def attr(self, name):
@@ -123,6 +134,8 @@ class Op:
         self.returns = raw["returns"]
         self.doc = raw["doc"].strip()
         self.object = raw.get("object")
+        # "indexed": a kernel error names the failing message's index.
+        self.errors = raw.get("errors")
         # Compiled into the test build of the port only (NFP_TEST_BUILD).
         self.test_only = raw.get("test-only", False)
         self.path = path
@@ -155,33 +168,6 @@ class Schema:
         return None
 
 
-# --- strict key checking -------------------------------------------------
-
-def _check_keys(path, where, raw, required, optional):
-    if not isinstance(raw, dict):
-        raise SchemaError(path, where, f"expected a mapping, got {type(raw).__name__}")
-    for k in raw:
-        if k not in required and k not in optional:
-            allowed = ", ".join(sorted(set(required) | set(optional)))
-            raise SchemaError(path, f"{where}.{k}" if where else k,
-                              f"unknown key (allowed: {allowed})")
-    for k in required:
-        if k not in raw:
-            raise SchemaError(path, f"{where}.{k}" if where else k, "missing required key")
-        if k == "doc" and (not isinstance(raw[k], str) or not raw[k].strip()):
-            raise SchemaError(path, f"{where}.{k}" if where else k, "doc must be a non-empty string")
-
-
-def _check_name(path, where, name):
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise SchemaError(path, where, f"name {name!r} must be lower_snake_case")
-
-
-def _check_const(path, where, const):
-    if not isinstance(const, str) or not CONST_RE.match(const):
-        raise SchemaError(path, where, f"{const!r} is not a C constant name")
-
-
 def _load_yaml(path):
     with open(path, encoding="utf-8") as f:
         try:
@@ -197,122 +183,57 @@ def _load_yaml(path):
 
 def _load_enums(schema, path):
     data = _load_yaml(path)
-    _check_keys(path, "", data, ["enums"], [])
-    for i, raw in enumerate(data["enums"]):
-        where = f"enums[{i}]"
-        _check_keys(path, where, raw, ["name", "kind", "doc", "entries"], [])
-        _check_name(path, f"{where}.name", raw["name"])
+    meta.validate("enums", data, path)
+    for raw in data["enums"]:
         where = f"enums.{raw['name']}"
-        if raw["kind"] not in ("values", "flags"):
-            raise SchemaError(path, f"{where}.kind", "must be 'values' or 'flags'")
         if raw["name"] in schema.enums:
             raise SchemaError(path, where, "enum defined twice")
         seen = set()
         for j, e in enumerate(raw["entries"]):
-            ew = f"{where}.entries[{j}]"
-            _check_keys(path, ew, e, ["name", "doc"], ["const", "value", "nft"])
-            _check_name(path, f"{ew}.name", e["name"])
-            if ("const" in e) == ("value" in e):
-                raise SchemaError(path, ew, "needs exactly one of 'const' and 'value'")
-            if "const" in e:
-                _check_const(path, f"{ew}.const", e["const"])
-            elif not isinstance(e["value"], int):
-                raise SchemaError(path, f"{ew}.value", "must be an integer")
             if e["name"] in seen:
-                raise SchemaError(path, f"{ew}.name", f"duplicate entry {e['name']!r}")
+                raise SchemaError(path, f"{where}.entries[{j}].name", f"duplicate entry {e['name']!r}")
             seen.add(e["name"])
         schema.enums[raw["name"]] = Enum(raw["name"], raw["kind"], raw["doc"].strip(),
                                          raw["entries"], path)
 
 
-ATTR_REQUIRED = ["name", "const", "type", "doc"]
-ATTR_OPTIONAL = ["enum", "enum-by", "max-len", "exact-len", "flags", "nft", "object",
-                 "exclusive-with", "requires"]
-
-
-def _validate_attrs(path, raw_attrs):
-    if not isinstance(raw_attrs, list):
-        raise SchemaError(path, "attributes", "must be a list")
+def _validate_attrs(path, raw):
+    """What the meta-schema cannot say: checks against the wire types."""
     seen = set()
-    for i, a in enumerate(raw_attrs):
-        where = f"attributes[{i}]"
-        _check_keys(path, where, a, ATTR_REQUIRED, ATTR_OPTIONAL)
-        _check_name(path, f"{where}.name", a["name"])
+    prefix = raw.get("const-prefix")
+    for i, a in enumerate(raw["attributes"]):
+        if "const" not in a and prefix is None:
+            raise SchemaError(path, f"attributes[{i}].const",
+                              "missing required key (or a const-prefix for the file)")
         where = f"attributes.{a['name']}"
-        _check_const(path, f"{where}.const", a["const"])
-        if a["type"] not in wiretypes.NAMES:
-            raise SchemaError(path, f"{where}.type",
-                              f"unknown type {a['type']!r} (known: {', '.join(wiretypes.NAMES)})")
         if a["name"] in seen:
             raise SchemaError(path, where, "attribute defined twice")
         seen.add(a["name"])
-        for f in a.get("flags", []):
-            if f not in ATTR_FLAGS:
-                raise SchemaError(path, f"{where}.flags", f"unknown flag {f!r} (known: {', '.join(ATTR_FLAGS)})")
         t = wiretypes.get(a["type"])
-        if "max-len" in a and (not isinstance(a["max-len"], int) or isinstance(a["max-len"], bool)
-                               or a["max-len"] <= 0):
-            raise SchemaError(path, f"{where}.max-len", "must be a positive integer")
         if "max-len" in a and not t.has_length:
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} has no length")
         if t.has_length and "max-len" not in a:
             raise SchemaError(path, f"{where}.max-len", f"type {a['type']} needs max-len")
-        if "gives-buffer" in a.get("flags", []) and a["type"] != "binary":
-            raise SchemaError(path, f"{where}.flags", "only a binary can give its buffer")
+        if "gives-buffer" in a.get("libnftnl", []) and a["type"] != "binary":
+            raise SchemaError(path, f"{where}.libnftnl", "only a binary can give its buffer")
         if "exact-len" in a and a["type"] != "binary":
             raise SchemaError(path, f"{where}.exact-len", "only a binary can have an exact length")
-        if "exact-len" in a and not isinstance(a["exact-len"], bool):
-            raise SchemaError(path, f"{where}.exact-len", "must be true or false")
         if t.name == "string" and a.get("max-len", 0) > 1023:
             raise SchemaError(path, f"{where}.max-len", "strings are at most 1023 bytes")
         if "enum" in a and not t.can_enum:
             raise SchemaError(path, f"{where}.enum", f"type {a['type']} cannot have an enum")
-        if "enum-by" in a:
+        if "enum-by" in a and not t.can_enum:
             # Without a default 'enum', other values of the selector mean
             # a plain integer.
-            if not t.can_enum:
-                raise SchemaError(path, f"{where}.enum-by", f"type {a['type']} cannot have an enum")
-            _check_keys(path, f"{where}.enum-by", a["enum-by"], ["attr", "cases"], [])
-        if "requires" in a:
-            _check_keys(path, f"{where}.requires", a["requires"], ["attr", "values"], [])
-            if not isinstance(a["requires"]["values"], list) or not a["requires"]["values"]:
-                raise SchemaError(path, f"{where}.requires.values", "must be a non-empty list")
+            raise SchemaError(path, f"{where}.enum-by", f"type {a['type']} cannot have an enum")
         if t.needs_object and "object" not in a:
             raise SchemaError(path, f"{where}.object", f"type {a['type']} names the item object")
 
 
 def _load_object(schema, path):
     raw = _load_yaml(path)
-    _check_keys(path, "", raw, ["name", "doc", "backend", "attributes"],
-                ["nft", "module", "messages", "verbs", "flush", "family-attr",
-                 "handle-attr", "list-filter", "list-via", "fixed", "dump-order",
-                 "list-per"])
-    if "dump-order" in raw and (not isinstance(raw["dump-order"], int)
-                                or isinstance(raw["dump-order"], bool)
-                                or not 0 < raw["dump-order"] < 256):
-        raise SchemaError(path, "dump-order", "must be an integer from 1 to 255")
-    _check_name(path, "name", raw["name"])
-    if raw["backend"] not in BACKENDS:
-        raise SchemaError(path, "backend", f"unknown backend {raw['backend']!r} (known: {', '.join(BACKENDS)})")
-    if "module" in raw and not MODULE_RE.match(raw["module"]):
-        raise SchemaError(path, "module", "must be an Elixir module name")
-    for k, v in raw.get("messages", {}).items():
-        if k not in MESSAGE_KINDS:
-            raise SchemaError(path, f"messages.{k}", f"unknown message kind (known: {', '.join(MESSAGE_KINDS)})")
-        _check_const(path, f"messages.{k}", v)
-    for v in raw.get("verbs", []):
-        if v not in VERBS:
-            raise SchemaError(path, "verbs", f"unknown verb {v!r} (known: {', '.join(VERBS)})")
-    if "fixed" in raw:
-        _check_keys(path, "fixed", raw["fixed"], ["const", "value"], [])
-        _check_const(path, "fixed.const", raw["fixed"]["const"])
-        _check_const(path, "fixed.value", raw["fixed"]["value"])
-    if "list-per" in raw:
-        _check_keys(path, "list-per", raw["list-per"], ["object", "copy"], [])
-    if "flush" in raw:
-        _check_keys(path, "flush", raw["flush"], ["msg", "backend", "copy"], [])
-        _check_const(path, "flush.msg", raw["flush"]["msg"])
-    _validate_attrs(path, raw["attributes"])
+    meta.validate("object", raw, path)
+    _validate_attrs(path, raw)
     if any(o.name == raw["name"] for o in schema.objects):
         raise SchemaError(path, "name", f"object {raw['name']!r} defined twice")
     schema.objects.append(Object(raw, path))
@@ -320,9 +241,8 @@ def _load_object(schema, path):
 
 def _load_expr(schema, path):
     raw = _load_yaml(path)
-    _check_keys(path, "", raw, ["name", "doc", "attributes"], ["nft"])
-    _check_name(path, "name", raw["name"])
-    _validate_attrs(path, raw["attributes"])
+    meta.validate("expression", raw, path)
+    _validate_attrs(path, raw)
     if any(e.name == raw["name"] for e in schema.exprs):
         raise SchemaError(path, "name", f"expression {raw['name']!r} defined twice")
     schema.exprs.append(Expr(raw, path))
@@ -330,28 +250,10 @@ def _load_expr(schema, path):
 
 def _load_ops(schema, path):
     data = _load_yaml(path)
-    _check_keys(path, "", data, ["ops", "modules"], [])
+    meta.validate("ops", data, path)
     for mod, doc in data["modules"].items():
-        if not MODULE_RE.match(mod):
-            raise SchemaError(path, f"modules.{mod}", "must be an Elixir module name")
-        if not isinstance(doc, str) or not doc.strip():
-            raise SchemaError(path, f"modules.{mod}", "doc must be a non-empty string")
         schema.module_docs[mod] = doc.strip()
-    for i, raw in enumerate(data["ops"]):
-        where = f"ops[{i}]"
-        _check_keys(path, where, raw, ["name", "handler", "module", "function", "returns", "doc"],
-                    ["args", "test-only"])
-        if not isinstance(raw.get("test-only", False), bool):
-            raise SchemaError(path, f"{where}.test-only", "must be true or false")
-        _check_name(path, f"{where}.name", raw["name"])
-        where = f"ops.{raw['name']}"
-        if not MODULE_RE.match(raw["module"]):
-            raise SchemaError(path, f"{where}.module", "must be an Elixir module name")
-        _check_name(path, f"{where}.function", raw["function"])
-        if not isinstance(raw["handler"], str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", raw["handler"]):
-            raise SchemaError(path, f"{where}.handler", f"{raw['handler']!r} is not a C identifier")
-        for j, a in enumerate(raw.get("args", [])):
-            _check_keys(path, f"{where}.args[{j}]", a, ["name", "spec", "doc"], [])
+    for raw in data["ops"]:
         schema.ops.append(Op(raw, path))
     for op in schema.ops:
         if op.module not in schema.module_docs:
@@ -363,11 +265,10 @@ SYSCTL_COMPONENT_RE = re.compile(r"^[a-z0-9_]+$")
 
 def _load_sysctls(schema, path):
     data = _load_yaml(path)
-    _check_keys(path, "", data, ["sysctls"], [])
+    meta.validate("sysctl", data, path)
     seen = set()
     for i, raw in enumerate(data["sysctls"]):
         where = f"sysctls[{i}]"
-        _check_keys(path, where, raw, ["name", "type", "doc"], ["range"])
         name = raw["name"]
         parts = name.split(".") if isinstance(name, str) else []
         if len(parts) < 2 or parts[0] != "net":
@@ -395,32 +296,30 @@ def _load_sysctls(schema, path):
 
 def _load_coverage(schema, path):
     data = _load_yaml(path)
-    _check_keys(path, "", data, ["exclusions"], [])
-    for i, e in enumerate(data["exclusions"] or []):
-        _check_keys(path, f"exclusions[{i}]", e, ["const", "why"], [])
-        _check_const(path, f"exclusions[{i}].const", e["const"])
+    meta.validate("coverage", data, path)
+    for e in data["exclusions"] or []:
         schema.exclusions.append(e)
 
 
 # --- cross-references ----------------------------------------------------
 
 HANDLE_OPS = (
-    ("alloc", [], "{:ok, non_neg_integer()} | {:error, String.t()}",
+    ("alloc", [], "{:ok, non_neg_integer()} | {:error, NFTables.Port.Errors.t()}",
      "Allocates an empty {obj} object and returns its handle."),
     ("set", [("handle", "non_neg_integer()", "a {obj} handle"),
              ("attr", "atom()", "an attribute name"),
              ("value", "term()", "the value, typed as the attribute says")],
-     ":ok | {:error, String.t()}", "Sets one attribute of a {obj} object."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Sets one attribute of a {obj} object."),
     ("get", [("handle", "non_neg_integer()", "a {obj} handle"),
              ("attr", "atom()", "an attribute name")],
-     "{:ok, term()} | {:error, String.t()}", "Reads one attribute of a {obj} object."),
+     "{:ok, term()} | {:error, NFTables.Port.Errors.t()}", "Reads one attribute of a {obj} object."),
     ("unset", [("handle", "non_neg_integer()", "a {obj} handle"),
                ("attr", "atom()", "an attribute name")],
-     ":ok | {:error, String.t()}", "Clears one attribute of a {obj} object."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Clears one attribute of a {obj} object."),
     ("free", [("handle", "non_neg_integer()", "a {obj} handle")],
-     ":ok | {:error, String.t()}", "Frees a {obj} object; its handle is no longer valid."),
+     ":ok | {:error, NFTables.Port.Errors.t()}", "Frees a {obj} object; its handle is no longer valid."),
     ("to_map", [("handle", "non_neg_integer()", "a {obj} handle")],
-     "{:ok, map()} | {:error, String.t()}", "Every attribute that is set, as a map."),
+     "{:ok, map()} | {:error, NFTables.Port.Errors.t()}", "Every attribute that is set, as a map."),
 )
 
 
@@ -525,32 +424,29 @@ def _resolve(schema):
                                       f"no {o.flush['backend']} object has attribute {dst!r}")
 
 
+# Which files are schema files of which kind: (glob under schema/, the
+# meta-schema kind in gen/meta/, the loader). A new kind of schema file is
+# one row here and one gen/meta/<kind>.yaml.
+FILE_KINDS = [
+    ("enums*.yaml", "enums", _load_enums),
+    ("objects/*.yaml", "object", _load_object),
+    ("expressions/*.yaml", "expression", _load_expr),
+    ("ops.yaml", "ops", _load_ops),
+    ("sysctl.yaml", "sysctl", _load_sysctls),
+    ("coverage.yaml", "coverage", _load_coverage),
+]
+
+
 def load(root):
     """Load and validate the schema under `root` (the schema/ directory)."""
     schema = Schema()
-    for fn in sorted(os.listdir(root)):
-        if fn.startswith("enums") and fn.endswith(".yaml"):
-            p = os.path.join(root, fn)
-            _load_enums(schema, p)
+    for pattern, _kind, loader in FILE_KINDS:
+        found = sorted(glob.glob(os.path.join(root, pattern)))
+        if pattern == "ops.yaml" and not found:
+            raise SchemaError(os.path.join(root, pattern), "(file)", "missing")
+        for p in found:
+            loader(schema, p)
             schema.files.append(p)
-    for sub, loader in (("objects", _load_object), ("expressions", _load_expr)):
-        d = os.path.join(root, sub)
-        for fn in sorted(os.listdir(d)):
-            if fn.endswith(".yaml"):
-                p = os.path.join(d, fn)
-                loader(schema, p)
-                schema.files.append(p)
-    ops = os.path.join(root, "ops.yaml")
-    _load_ops(schema, ops)
-    schema.files.append(ops)
-    sysctl = os.path.join(root, "sysctl.yaml")
-    if os.path.exists(sysctl):
-        _load_sysctls(schema, sysctl)
-        schema.files.append(sysctl)
-    cov = os.path.join(root, "coverage.yaml")
-    if os.path.exists(cov):
-        _load_coverage(schema, cov)
-        schema.files.append(cov)
     _add_handle_ops(schema)
     _resolve(schema)
     return schema

@@ -117,6 +117,35 @@ static void parse_reply(void)
 	R.val = idx;
 	ei_get_type(out.buff, &idx, &type, &size);
 	R.vtype = type;
+	if (type == ERL_MAP_EXT && strcmp(atom, "error") == 0) {
+		/* An error map: its message is what the checks read. */
+		int i = idx, n;
+		char key[MAXATOMLEN_UTF8];
+
+		ei_decode_map_header(out.buff, &i, &n);
+		for (int k = 0; k < n; k++) {
+			if (ei_decode_atom(out.buff, &i, key) < 0)
+				break;
+			ei_get_type(out.buff, &i, &type, &size);
+			if (strcmp(key, "message") == 0 && type == ERL_BINARY_EXT &&
+			    (size_t)size < sizeof(R.msg)) {
+				long len;
+
+				ei_decode_binary(out.buff, &i, R.msg, &len);
+				R.msg[len] = '\0';
+				R.vtype = ERL_BINARY_EXT;
+				size_t tl = strlen(R.text);
+
+				snprintf(R.text + tl, sizeof(R.text) - tl, "  [message: \"%.2000s\"]", R.msg);
+				break;
+			}
+			ei_skip_term(out.buff, &i);
+		}
+		ei_skip_term(out.buff, &idx);
+		if (idx == out.index)
+			R.kind = R_ERROR;
+		return;
+	}
 	if (type == ERL_BINARY_EXT && (size_t)size < sizeof(R.msg)) {
 		long len;
 

@@ -7,7 +7,7 @@ defmodule NFTables.BadInputTest do
   #
   # Frames that are not a request get {nil, {:error, binary}}; a request
   # with a usable id gets {id, {:error, binary}} (docs/protocol.md).
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.Test.RawPort
 
@@ -35,14 +35,14 @@ defmodule NFTables.BadInputTest do
     end
   end
 
-  # Sends {id, op, args} and expects {id, {:error, message}} with the
+  # Sends {id, op, args} and expects {id, {:error, %{message: message}}} with the
   # fragments; returns the message.
   defp assert_request_error(rp, op, args, fragments, timeout \\ 10_000) do
     id = System.unique_integer([:positive])
     RawPort.send_request(rp, {id, op, args})
 
     case RawPort.recv(rp, timeout) do
-      {^id, {:error, message}} ->
+      {^id, {:error, %{message: message}}} ->
         assert_mentions(message, fragments)
         message
 
@@ -98,7 +98,7 @@ defmodule NFTables.BadInputTest do
       test "#{name}" do
         rp = open!()
         RawPort.send_raw(rp, @frame)
-        assert {nil, {:error, message}} = RawPort.recv(rp)
+        assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
         assert_mentions(message, @fragments)
         assert_alive(rp)
       end
@@ -108,7 +108,7 @@ defmodule NFTables.BadInputTest do
       rp = open!()
       frame = :erlang.term_to_binary({31, :ping, [1, 2, 3]})
       RawPort.send_raw(rp, binary_part(frame, 0, byte_size(frame) - 2))
-      assert {31, {:error, message}} = RawPort.recv(rp)
+      assert {31, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["truncated"])
       assert_alive(rp)
     end
@@ -150,7 +150,7 @@ defmodule NFTables.BadInputTest do
 
       # Any 5000 bytes: the port never looks at them.
       RawPort.send_raw(rp, :binary.copy(<<0xAB>>, 5000))
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["5000", "1024", "limit"])
       assert_desync_exit!(rp, 5000, 1024)
     end
@@ -159,7 +159,7 @@ defmodule NFTables.BadInputTest do
       rp = open!(extra: ["--max-frame", "1024"])
       big = :erlang.term_to_binary({77, :table_alloc, [:binary.copy("x", 2000)]})
       RawPort.send_raw(rp, big)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["#{byte_size(big)}", "1024"])
       assert_desync_exit!(rp, byte_size(big), 1024)
     end
@@ -176,14 +176,14 @@ defmodule NFTables.BadInputTest do
       exact = frame_of.(1024)
       assert byte_size(exact) == 1024
       RawPort.send_raw(rp, exact)
-      assert {^id, {:error, message}} = RawPort.recv(rp)
+      assert {^id, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["ping", "takes 0 arguments, got 1"])
       assert_alive(rp)
 
       over = frame_of.(1025)
       assert byte_size(over) == 1025
       RawPort.send_raw(rp, over)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["1025", "1024"])
       assert_desync_exit!(rp, 1025, 1024)
     end
@@ -193,7 +193,7 @@ defmodule NFTables.BadInputTest do
       alloc = :erlang.term_to_binary({5, :table_alloc, []})
 
       RawPort.send_raw(rp, [<<0xFFFFFFFF::32>>, <<byte_size(alloc)::32>>, alloc])
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["4294967295", "1024"])
       # Nothing else: the request after the broken prefix is never read as one.
       assert_desync_exit!(rp, 4_294_967_295, 1024)
@@ -202,7 +202,7 @@ defmodule NFTables.BadInputTest do
     test "an oversize length that arrives a byte at a time: the same" do
       rp = open!(packet: 0, extra: ["--max-frame", "16"])
       for <<(byte <- <<100::32>>)>>, do: RawPort.send_raw(rp, <<byte>>)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["100", "16"])
       assert_desync_exit!(rp, 100, 16)
     end
@@ -221,7 +221,7 @@ defmodule NFTables.BadInputTest do
       rp = open!(packet: 0)
       # Only the length: the port answers as soon as it has read it.
       RawPort.send_raw(rp, <<536_870_913::32>>)
-      assert {nil, {:error, message}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       assert_mentions(message, ["536870913", "536870912"])
       assert_desync_exit!(rp, 536_870_913, 536_870_912)
     end
@@ -229,8 +229,8 @@ defmodule NFTables.BadInputTest do
     test "a zero-length frame is answered, also as raw bytes" do
       rp = open!(packet: 0)
       RawPort.send_raw(rp, <<0, 0, 0, 0, 0, 0, 0, 0>>)
-      assert {nil, {:error, m1}} = RawPort.recv(rp)
-      assert {nil, {:error, m2}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: m1}}} = RawPort.recv(rp)
+      assert {nil, {:error, %{message: m2}}} = RawPort.recv(rp)
       assert_mentions(m1, ["empty frame"])
       assert m1 == m2
       assert_alive(rp)
@@ -446,23 +446,23 @@ defmodule NFTables.BadInputTest do
       for op <- [:table, :tunnel, :rule] do
         {:ok, h} = RawPort.request(rp, :"#{op}_alloc", [])
         assert RawPort.request(rp, :"#{op}_free", [h]) == :ok
-        assert {:error, message} = RawPort.request(rp, :"#{op}_free", [h])
+        assert {:error, %{message: message}} = RawPort.request(rp, :"#{op}_free", [h])
         assert_mentions(message, ["#{op}_free", "#{h}", "not a live handle"])
       end
 
       {:ok, e} = RawPort.request(rp, :expr_alloc, [:counter])
       assert RawPort.request(rp, :expr_free, [e]) == :ok
-      assert {:error, message} = RawPort.request(rp, :expr_free, [e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :expr_free, [e])
       assert_mentions(message, ["expr_free", "not a live handle"])
 
       {:ok, b} = RawPort.request(rp, :batch_new, [])
       assert RawPort.request(rp, :batch_free, [b]) == :ok
-      assert {:error, message} = RawPort.request(rp, :batch_free, [b])
+      assert {:error, %{message: message}} = RawPort.request(rp, :batch_free, [b])
       assert_mentions(message, ["batch_free", "not a live handle"])
 
       {:ok, s} = RawPort.request(rp, :socket_open, [])
       assert RawPort.request(rp, :socket_close, [s]) == :ok
-      assert {:error, message} = RawPort.request(rp, :socket_close, [s])
+      assert {:error, %{message: message}} = RawPort.request(rp, :socket_close, [s])
       assert_mentions(message, ["socket_close", "not a live handle"])
       assert_alive(rp)
     end
@@ -473,7 +473,7 @@ defmodule NFTables.BadInputTest do
       {:ok, new} = RawPort.request(rp, :table_alloc, [])
       assert new != old
       :ok = RawPort.request(rp, :table_set, [new, :name, "new"])
-      assert {:error, message} = RawPort.request(rp, :table_get, [old, :name])
+      assert {:error, %{message: message}} = RawPort.request(rp, :table_get, [old, :name])
       assert_mentions(message, ["#{old}", "not a live handle"])
       assert RawPort.request(rp, :table_get, [new, :name]) == {:ok, "new"}
     end
@@ -481,9 +481,9 @@ defmodule NFTables.BadInputTest do
     test "an expression handed to a rule is no longer the caller's", %{rp: rp, rule: rule} do
       {:ok, e} = RawPort.request(rp, :expr_alloc, [:counter])
       assert RawPort.request(rp, :rule_add_expr, [rule, e]) == :ok
-      assert {:error, message} = RawPort.request(rp, :expr_free, [e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :expr_free, [e])
       assert_mentions(message, ["not a live handle"])
-      assert {:error, message} = RawPort.request(rp, :rule_add_expr, [rule, e])
+      assert {:error, %{message: message}} = RawPort.request(rp, :rule_add_expr, [rule, e])
       assert_mentions(message, ["not a live handle"])
       assert {:ok, %{exprs: [{:counter, _}]}} = RawPort.request(rp, :rule_to_map, [rule])
       assert RawPort.request(rp, :rule_free, [rule]) == :ok
@@ -715,7 +715,7 @@ defmodule NFTables.BadInputTest do
       assert length(handles) == @limit
       assert handles |> Enum.uniq() |> length() == @limit
 
-      for {:error, message} <- refused do
+      for {:error, %{message: message}} <- refused do
         assert_mentions(message, ["too many live handles", "65536"])
       end
 
@@ -723,7 +723,7 @@ defmodule NFTables.BadInputTest do
 
       # Everything else still works while the table is full.
       assert_alive(rp)
-      assert {:error, message} = RawPort.request(rp, :socket_open, [])
+      assert {:error, %{message: message}} = RawPort.request(rp, :socket_open, [])
       assert_mentions(message, ["too many live handles"])
 
       frees =

@@ -1,7 +1,7 @@
 defmodule NFTables.ConcurrencyTest do
   # Many callers on one port at once, each with a different kind of
   # request: every caller gets its own reply.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.Table
@@ -120,8 +120,9 @@ defmodule NFTables.ConcurrencyTest do
   end
 
   defp check(_i, {:error, result}) do
-    assert result ==
-             {:error, %{index: 0, errno: :enoent, message: "No such file or directory (ENOENT)"}}
+    assert {:error,
+            %{index: 0, errno: :enoent, message: "No such file or directory (ENOENT)" <> _}} =
+             result
   end
 
   test "#{@callers} concurrent handle allocations get distinct handles holding their own names" do

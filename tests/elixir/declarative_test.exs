@@ -1,7 +1,7 @@
 defmodule NFTables.DeclarativeTest do
   # Every object and expression kind of the slice, created with commit/3
   # and read back with list/3 and with nft itself.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Slice

@@ -2,7 +2,7 @@ defmodule NFTables.HandleApiTest do
   # The handle API (libnftnl one to one): the same slice as
   # declarative_test.exs, built object by object with alloc/set, batched
   # with Batch.new/add/send over a Kernel.Netlink socket, then read back.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Chain, Expr, Rule, Set, SetElem, Table}
@@ -85,7 +85,7 @@ defmodule NFTables.HandleApiTest do
       assert Batch.send(pid, batch, socket) == :ok
 
       # The batch is gone once sent.
-      assert {:error, message} = Batch.free(pid, batch)
+      assert {:error, %{message: message}} = Batch.free(pid, batch)
       assert message =~ "not a live handle"
 
       assert {:ok, [%{family: :ip6, name: "hand", flags: [:dormant]}]} = Port.list(pid, :table)
@@ -134,7 +134,7 @@ defmodule NFTables.HandleApiTest do
 
       assert Netlink.socket_close(pid, s1) == :ok
       assert Netlink.socket_close(pid, s2) == :ok
-      assert {:error, message} = Netlink.socket_close(pid, s1)
+      assert {:error, %{message: message}} = Netlink.socket_close(pid, s1)
       assert message =~ "not a live handle"
     end
 
@@ -197,12 +197,12 @@ defmodule NFTables.HandleApiTest do
       assert Table.set(pid, t, :name, "y") == :ok
       assert Table.get(pid, t, :name) == {:ok, "y"}
       assert Table.unset(pid, t, :userdata) == :ok
-      assert {:error, message} = Table.get(pid, t, :userdata)
+      assert {:error, %{message: message}} = Table.get(pid, t, :userdata)
       assert message =~ "userdata" and message =~ "not set"
       assert Table.to_map(pid, t) == {:ok, %{family: :inet, name: "y", flags: [:dormant, :owner]}}
 
       assert Table.free(pid, t) == :ok
-      assert {:error, message} = Table.get(pid, t, :name)
+      assert {:error, %{message: message}} = Table.get(pid, t, :name)
       assert message =~ "#{t}" and message =~ "not a live handle"
     end
 
@@ -252,15 +252,15 @@ defmodule NFTables.HandleApiTest do
       assert {:ok, t} = Table.alloc(pid)
       assert {:ok, c} = Chain.alloc(pid)
 
-      assert {:error, message} = Chain.set(pid, t, :name, "x")
+      assert {:error, %{message: message}} = Chain.set(pid, t, :name, "x")
       assert message =~ "table" and message =~ "chain"
 
       assert {:ok, b} = Batch.new(pid)
-      assert {:error, message} = Batch.add(pid, b, :add, :chain, t)
+      assert {:error, %{message: message}} = Batch.add(pid, b, :add, :chain, t)
       assert message =~ "table" and message =~ "chain"
 
       assert Chain.free(pid, c) == :ok
-      assert {:error, message} = Batch.add(pid, b, :add, :chain, c)
+      assert {:error, %{message: message}} = Batch.add(pid, b, :add, :chain, c)
       assert message =~ "not a live handle"
       assert Batch.free(pid, b) == :ok
       assert Port.Control.ping(pid) == {:ok, :pong}

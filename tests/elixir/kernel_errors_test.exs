@@ -9,10 +9,12 @@ defmodule NFTables.KernelErrorsTest do
   #   EINVAL  a payload expression without :len
   #   EPERM   no CAP_NET_ADMIN (the kernel refuses the whole batch)
   #
-  # Each comes back as {:error, %{index: i, errno: atom, message: binary}};
+  # Each comes back as {:error, %{errno: atom, index: i, object: map,
+  # attr: atom | nil, message: binary}} (error_detail_test.exs checks the
+  # detail);
   # afterwards `nft list ruleset` shows exactly the ruleset from before,
   # although the messages before the failing one were valid.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.{Batch, Control}
@@ -71,6 +73,16 @@ defmodule NFTables.KernelErrorsTest do
   end
 
   defp rule_handle(:target), do: Process.get(:target_rule_handle)
+
+  # The kernel error's shape; its message starts with the errno's text.
+  defp assert_kernel_error(reply, index, errno, message) do
+    assert {:error, %{index: ^index, errno: ^errno, message: got, object: object, attr: attr}} =
+             reply
+
+    assert String.starts_with?(got, message), "#{inspect(got)} starts with #{inspect(message)}"
+    assert is_nil(object) or is_atom(object.type)
+    assert is_atom(attr)
+  end
 
   defp port_with_ruleset(opts \\ []) do
     pid = start_port!(opts)
@@ -135,14 +147,11 @@ defmodule NFTables.KernelErrorsTest do
         index = length(before_msgs())
         msgs = before_msgs() ++ [unquote(failing)] ++ after_msgs()
 
-        assert Port.commit(pid, msgs) ==
-                 {:error, %{index: index, errno: @errno, message: @message}}
-
+        assert_kernel_error(Port.commit(pid, msgs), index, @errno, @message)
         assert_unchanged(pid, before)
 
         # The same with echo: true.
-        assert Port.commit(pid, msgs, echo: true) ==
-                 {:error, %{index: index, errno: @errno, message: @message}}
+        assert_kernel_error(Port.commit(pid, msgs, echo: true), index, @errno, @message)
 
         assert_unchanged(pid, before)
 
@@ -173,8 +182,7 @@ defmodule NFTables.KernelErrorsTest do
         {:add, :chain, Map.put(@t, :name, "x")}
       ]
 
-      assert Port.commit(pid, msgs) ==
-               {:error, %{index: 2, errno: :ebusy, message: "Device or resource busy (EBUSY)"}}
+      assert_kernel_error(Port.commit(pid, msgs), 2, :ebusy, "Device or resource busy (EBUSY)")
 
       assert_unchanged(pid, before)
     end
@@ -232,8 +240,7 @@ defmodule NFTables.KernelErrorsTest do
         pre = Enum.reject(before_msgs(), &match?({_, :element, _}, &1))
         msgs = pre ++ [unquote(failing)] ++ after_msgs()
 
-        assert send_batch(pid, msgs) ==
-                 {:error, %{index: length(pre), errno: @errno, message: @message}}
+        assert_kernel_error(send_batch(pid, msgs), length(pre), @errno, @message)
 
         assert_unchanged(pid, before)
       end
@@ -241,6 +248,8 @@ defmodule NFTables.KernelErrorsTest do
   end
 
   describe "EPERM without CAP_NET_ADMIN" do
+    # A named namespace (ip netns add) and a port as nobody: root only.
+    @describetag :root
     # In its own new user namespace (netns: :new as nobody) the port would
     # hold CAP_NET_ADMIN over its new network namespace. So the test makes
     # a named network namespace as root, fills it through a privileged
@@ -329,11 +338,16 @@ defmodule NFTables.KernelErrorsTest do
     test "commit: EPERM for the whole transaction (index nil); nothing lands", ctx do
       msgs = before_msgs() ++ [{:add, :chain, Map.put(@t, :name, "more")}] ++ after_msgs()
 
-      assert Port.commit(ctx.nobody, msgs) ==
-               {:error, %{index: nil, errno: :eperm, message: "Operation not permitted (EPERM)"}}
+      eperm = %{
+        index: nil,
+        errno: :eperm,
+        object: nil,
+        attr: nil,
+        message: "Operation not permitted (EPERM)"
+      }
 
-      assert Port.commit(ctx.nobody, msgs, echo: true) ==
-               {:error, %{index: nil, errno: :eperm, message: "Operation not permitted (EPERM)"}}
+      assert Port.commit(ctx.nobody, msgs) == {:error, eperm}
+      assert Port.commit(ctx.nobody, msgs, echo: true) == {:error, eperm}
 
       assert_unchanged(ctx.root, ctx.before)
       # The same batch from the privileged port lands.
@@ -347,17 +361,26 @@ defmodule NFTables.KernelErrorsTest do
       ]
 
       assert send_batch(ctx.nobody, msgs) ==
-               {:error, %{index: nil, errno: :eperm, message: "Operation not permitted (EPERM)"}}
+               {:error,
+                %{
+                  index: nil,
+                  errno: :eperm,
+                  object: nil,
+                  attr: nil,
+                  message: "Operation not permitted (EPERM)"
+                }}
 
       assert_unchanged(ctx.root, ctx.before)
     end
 
-    test "other kernel ops: a binary EPERM; the handle API still works", ctx do
-      eperm = {:error, "Operation not permitted (EPERM)"}
-      assert Port.list(ctx.nobody, :table) == eperm
-      assert Port.genid(ctx.nobody) == eperm
-      assert Port.dump(ctx.nobody) == eperm
-      assert Port.get(ctx.nobody, :table, %{family: :inet, name: "keep"}) == eperm
+    test "other kernel ops: the same EPERM map, index nil; the handle API still works", ctx do
+      eperm = %{index: nil, errno: :eperm, attr: nil, message: "Operation not permitted (EPERM)"}
+      assert Port.list(ctx.nobody, :table) == {:error, Map.put(eperm, :object, %{type: :table})}
+      assert Port.genid(ctx.nobody) == {:error, Map.put(eperm, :object, nil)}
+      assert Port.dump(ctx.nobody) == {:error, Map.put(eperm, :object, nil)}
+
+      assert Port.get(ctx.nobody, :table, %{family: :inet, name: "keep"}) ==
+               {:error, Map.put(eperm, :object, %{type: :table, family: :inet, name: "keep"})}
 
       {:ok, t} = NFTables.Port.Table.alloc(ctx.nobody)
       assert NFTables.Port.Table.set(ctx.nobody, t, :name, "x") == :ok

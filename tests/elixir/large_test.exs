@@ -5,7 +5,7 @@ defmodule NFTables.Port.LargeTest do
   tagged :slow: `scripts/test` runs them under CI or with
   NFTABLES_PORT_SLOW=1. Timings live in bench/, not here.
   """
-  use NFTables.PortCase, async: false
+  use NFTables.Port.Case, async: false
 
   @moduletag :kernel
   @moduletag :slow
@@ -24,7 +24,8 @@ defmodule NFTables.Port.LargeTest do
          {:meta, %{key: :l4proto, dreg: 1}},
          {:cmp, %{sreg: 1, op: :eq, data: <<6>>}},
          {:payload, %{base: :network, offset: 12, len: 4, dreg: 1}},
-         {:cmp, %{sreg: 1, op: :eq, data: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}},
+         {:cmp,
+          %{sreg: 1, op: :eq, data: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}},
          {:counter, %{}},
          {:immediate, %{dreg: 0, verdict: :accept}}
        ]
@@ -67,13 +68,16 @@ defmodule NFTables.Port.LargeTest do
                pid,
                [
                  {:add, :table, %{family: :inet, name: "big"}},
-                 {:add, :set, %{family: :inet, table: "big", name: "blk", key_type: 7, key_len: 4}},
+                 {:add, :set,
+                  %{family: :inet, table: "big", name: "blk", key_type: 7, key_len: 4}},
                  {:add, :element, %{family: :inet, table: "big", set: "blk", elements: elements}}
                ],
                echo: true
              )
 
-    {:ok, [listed]} = NFTables.Port.list(pid, :element, %{family: :inet, table: "big", set: "blk"})
+    {:ok, [listed]} =
+      NFTables.Port.list(pid, :element, %{family: :inet, table: "big", set: "blk"})
+
     assert length(listed.elements) == @million
     keys = MapSet.new(listed.elements, & &1.key)
     assert MapSet.size(keys) == @million
@@ -89,12 +93,15 @@ defmodule NFTables.Port.LargeTest do
         {:add, :set, %{family: :inet, table: "big", name: "blk", key_type: 7, key_len: 4}}
       ])
 
-    elements = for i <- 0..(@million - 1), do: %{key: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}
+    elements =
+      for i <- 0..(@million - 1),
+          do: %{key: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}
 
     assert {:error, %{index: 1, errno: :enoent}} =
              NFTables.Port.commit(pid, [
                {:add, :element, %{family: :inet, table: "big", set: "blk", elements: elements}},
-               {:add, :element, %{family: :inet, table: "big", set: "nope", elements: [%{key: <<1, 2, 3, 4>>}]}}
+               {:add, :element,
+                %{family: :inet, table: "big", set: "nope", elements: [%{key: <<1, 2, 3, 4>>}]}}
              ])
 
     assert {:ok, [%{elements: []}]} =

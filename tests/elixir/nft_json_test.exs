@@ -19,7 +19,7 @@ defmodule NFTables.Port.NftJsonTest do
   """
   use ExUnit.Case, async: false
 
-  import NFTables.PortCase
+  import NFTables.Port.Case
 
   alias NFTables.Port.Nft
   alias NFTables.Port.Test.Roundtrip

@@ -15,7 +15,7 @@ defmodule NFTables.Port.NftObjectsTest do
     * down: `Objects.down/3` of the port's JSON of each object gives the
       messages of the dump (handles, ids and what the kernel adds aside).
   """
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Port.Nft.{Elements, Json, Objects, Udata}

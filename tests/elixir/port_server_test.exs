@@ -5,7 +5,7 @@ defmodule NFTables.PortServerTest do
   # op's meaning.
   #
   # async: false because some tests change PORT_NFTABLES_PATH.
-  use NFTables.PortCase, async: false
+  use NFTables.Port.Case, async: false
 
   alias NFTables.Port
 
@@ -68,7 +68,7 @@ defmodule NFTables.PortServerTest do
             assert result == {:ok, :pong}
 
           {:bogus, result} ->
-            assert {:error, message} = result
+            assert {:error, %{message: message}} = result
             assert is_binary(message)
         end
       end
@@ -78,7 +78,7 @@ defmodule NFTables.PortServerTest do
 
     test "an unknown op gets {:error, binary} and the port keeps serving" do
       pid = start_port!()
-      assert {:error, message} = Port.call(pid, :no_such_op, [1, 2, 3])
+      assert {:error, %{message: message}} = Port.call(pid, :no_such_op, [1, 2, 3])
       assert is_binary(message)
       assert Port.call(pid, :ping, []) == {:ok, :pong}
     end
@@ -95,7 +95,7 @@ defmodule NFTables.PortServerTest do
 
     test "a request larger than :max_frame is refused before it is sent" do
       pid = start_port!(max_frame: 1024)
-      assert {:error, message} = Port.call(pid, :ping, [:binary.copy("x", 2048)])
+      assert {:error, %{message: message}} = Port.call(pid, :ping, [:binary.copy("x", 2048)])
       assert message =~ "max_frame"
       assert Port.call(pid, :ping, []) == {:ok, :pong}
     end
@@ -224,24 +224,24 @@ defmodule NFTables.PortServerTest do
     # needed: calling :no_such_server would exit the test.
 
     test "call/4" do
-      assert {:error, message} = Port.call(:no_such_server, "ping", [])
+      assert {:error, %{message: message}} = Port.call(:no_such_server, "ping", [])
       assert is_binary(message)
       assert {:error, _} = Port.call(:no_such_server, :ping, :not_a_list)
       assert {:error, _} = Port.call(:no_such_server, :ping, [], -1)
     end
 
     test "commit/3" do
-      assert {:error, message} = Port.commit(:no_such_server, :nonsense)
+      assert {:error, %{message: message}} = Port.commit(:no_such_server, :nonsense)
       assert message =~ "list"
 
-      assert {:error, message} =
+      assert {:error, %{message: message}} =
                Port.commit(:no_such_server, [{:add, :table, %{}}, {:add, :chain}])
 
       assert message =~ "message 1"
       assert {:error, _} = Port.commit(:no_such_server, [{:add, :table, %{}} | :tail])
       assert {:error, _} = Port.commit(:no_such_server, [{"add", :table, %{}}])
       assert {:error, _} = Port.commit(:no_such_server, [{:add, :table, [name: "t"]}])
-      assert {:error, message} = Port.commit(:no_such_server, [], bogus: true)
+      assert {:error, %{message: message}} = Port.commit(:no_such_server, [], bogus: true)
       assert message =~ "bogus"
       assert {:error, _} = Port.commit(:no_such_server, [], echo: :yes)
       assert {:error, _} = Port.commit(:no_such_server, [], genid: -1)
@@ -258,7 +258,7 @@ defmodule NFTables.PortServerTest do
     test "dump/2, genid/2 and restore/3" do
       assert {:error, _} = Port.dump(:no_such_server, timeout: -5)
       assert {:error, _} = Port.genid(:no_such_server, bogus: 1)
-      assert {:error, message} = Port.restore(:no_such_server, 42)
+      assert {:error, %{message: message}} = Port.restore(:no_such_server, 42)
       assert message =~ "restore"
       assert {:error, _} = Port.restore(:no_such_server, %{genid: 1, msgs: :nonsense})
       assert {:error, _} = Port.restore(:no_such_server, [:nonsense])

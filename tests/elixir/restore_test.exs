@@ -2,7 +2,7 @@ defmodule NFTables.RestoreTest do
   # dump/1 of one namespace, restore/2 into a fresh one: nft prints both
   # byte for byte the same, and list/3 agrees on every type (handles,
   # use counts and rule positions aside, which belong to each namespace).
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port
   alias NFTables.Slice

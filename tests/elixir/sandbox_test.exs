@@ -8,7 +8,7 @@ defmodule NFTables.SandboxTest do
   # and strace sees no call of a real workload refused.
   #
   # Every kernel operation happens in a network namespace made for the test.
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   import NFTables.SecurityHelpers
 

@@ -5,7 +5,7 @@ defmodule NFTables.SysctlTest do
   # refusal named (not on the allow-list, a bad interface name, a value of
   # the wrong type or out of range, a sysctl the kernel does not have or
   # will not let a namespace write).
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.Sysctl
 

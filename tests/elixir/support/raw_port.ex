@@ -6,7 +6,7 @@ defmodule NFTables.Port.Test.RawPort do
 
       rp = RawPort.open(extra: ["--max-frame", "1024"])
       RawPort.send_raw(rp, <<131, 1, 2, 3>>)
-      {nil, {:error, message}} = RawPort.recv(rp)
+      {nil, {:error, %{message: message}}} = RawPort.recv(rp)
       {:ok, :pong} = RawPort.request(rp, :ping, [])
       {0, stderr} = RawPort.close(rp)
 

@@ -246,7 +246,7 @@ defmodule NFTables.SecurityHelpers do
 
   @doc """
   Starts `NFTables.Port` under the test supervisor with exactly `opts` (no
-  default `netns`, unlike `NFTables.PortCase.start_port!/1`).
+  default `netns`, unlike `NFTables.Port.Case.start_port!/1`).
   """
   @spec start_port_exactly!(keyword()) :: pid()
   def start_port_exactly!(opts) do

@@ -375,7 +375,7 @@ defmodule NFTables.Slice do
       elem = alloc_and_set!(pid, Port.SetElem, elem_attrs)
       assert Port.Set.add_elem(pid, set, elem) == :ok
       # The set took the element over.
-      assert {:error, message} = Port.SetElem.to_map(pid, elem)
+      assert {:error, %{message: message}} = Port.SetElem.to_map(pid, elem)
       assert message =~ "not a live handle"
     end
 

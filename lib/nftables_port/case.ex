@@ -1,29 +1,53 @@
-defmodule NFTables.PortCase do
+defmodule NFTables.Port.Case do
   @moduledoc """
-  ExUnit case template for tests that run `port_nftables`.
+  ExUnit case template for tests of firewall code against the real kernel,
+  each test with its own port in its own network namespace, never the
+  host's ruleset.
 
-      use NFTables.PortCase, async: true
+      defmodule MyFirewallTest do
+        use NFTables.Port.Case, async: true
 
-  imports this module's helpers:
+        test "my rules land" do
+          pid = start_port!()
+          :ok = MyFirewall.apply(pid)
+          assert nft!(pid, "list ruleset") =~ "tcp dport 22 accept"
+        end
+      end
 
-    * `start_port!/1` - starts an `NFTables.Port` in a fresh network namespace
-      (`netns: :new`), stopped when the test exits;
-    * `nft!/2` - runs the system `nft` inside a port's network namespace;
+  It imports this module's helpers:
+
+    * `start_port!/1` - starts an `NFTables.Port` in a fresh network namespace,
+      stopped when the test exits;
+    * `nft!/2` - runs the system `nft` inside a port's network namespace (to
+      read the ruleset back as nft sees it);
     * `netns_cmd!/3` - runs any command there;
+    * `netns_pid/1` - the OS pid whose namespaces are the port's;
     * `os_kill!/2` - sends a signal to a port's OS process;
     * `wait_until/2` - polls until a function returns a truthy value.
 
-  Tests that need the kernel (network namespaces, nf_tables) are tagged
-  `:kernel`; `test/test_helper.exs` excludes them, with the reason from
-  `kernel_unavailable_reason/0`, when they cannot run, and fails the run
-  instead when `CI=true`.
+  It works as root and as an ordinary user with unprivileged user
+  namespaces. As root the port makes its own namespace (`netns: :new`). As
+  an ordinary user the port cannot be entered (it makes itself non-dumpable,
+  so its `/proc/<pid>/ns/` is closed to its own user), so the case first
+  starts a small holder process of its own, `unshare --user --map-root-user
+  --net cat`, which lives as long as the test, and starts the port inside
+  the holder's namespaces (`nsenter --preserve-credentials --target HOLDER
+  --user --net`); `nft!/2` enters the holder's namespaces the same way.
+
+  Tests that need the kernel can be tagged `:kernel` and excluded with
+  `kernel_unavailable_reason/0` in `test_helper.exs`:
+
+      case NFTables.Port.Case.kernel_unavailable_reason() do
+        nil -> ExUnit.start()
+        reason -> IO.puts("skipping :kernel tests: " <> reason); ExUnit.start(exclude: [:kernel])
+      end
   """
 
   use ExUnit.CaseTemplate
 
   using do
     quote do
-      import NFTables.PortCase
+      import NFTables.Port.Case
     end
   end
 
@@ -37,11 +61,87 @@ defmodule NFTables.PortCase do
   """
   @spec start_port!(keyword()) :: pid()
   def start_port!(opts \\ []) do
-    opts = Keyword.put_new(opts, :netns, :new)
+    {opts, holder} =
+      if Keyword.has_key?(opts, :netns) or Keyword.has_key?(opts, :command_prefix) or root?() do
+        {Keyword.put_new(opts, :netns, :new), nil}
+      else
+        holder = start_holder!()
+        enter = [nsenter!(), "--preserve-credentials", "--target", "#{holder}", "--user", "--net"]
+        {Keyword.put(opts, :command_prefix, enter), holder}
+      end
 
-    {NFTables.Port, opts}
-    |> Supervisor.child_spec(id: make_ref(), restart: :temporary)
-    |> ExUnit.Callbacks.start_supervised!()
+    pid =
+      {NFTables.Port, opts}
+      |> Supervisor.child_spec(id: make_ref(), restart: :temporary)
+      |> ExUnit.Callbacks.start_supervised!()
+
+    if holder do
+      :persistent_term.put({__MODULE__, pid}, holder)
+      ExUnit.Callbacks.on_exit(fn -> :persistent_term.erase({__MODULE__, pid}) end)
+    end
+
+    pid
+  end
+
+  @doc """
+  The OS pid whose network namespace (and user namespace, when it has its
+  own) is the port's: the port's own, or that of the holder process
+  `start_port!/1` started for it.
+  """
+  @spec netns_pid(GenServer.server()) :: non_neg_integer()
+  def netns_pid(port) do
+    pid = if is_pid(port), do: port, else: GenServer.whereis(port)
+
+    case :persistent_term.get({__MODULE__, pid}, nil) do
+      nil -> NFTables.Port.os_pid(port) || raise "the port has no OS pid"
+      holder -> holder
+    end
+  end
+
+  @spec root?() :: boolean()
+  defp root? do
+    case File.read("/proc/self/status") do
+      {:ok, status} -> Regex.match?(~r/^Uid:\s+0\s/m, status)
+      _ -> false
+    end
+  end
+
+  @spec nsenter!() :: String.t()
+  defp nsenter!, do: System.find_executable("nsenter") || raise("nsenter not found (util-linux)")
+
+  # A process of the test's own (dumpable, so its namespaces can be
+  # entered) in a new user and network namespace; it exits when the test
+  # process does (its stdin closes).
+  @spec start_holder!() :: non_neg_integer()
+  defp start_holder! do
+    unshare = System.find_executable("unshare") || raise "unshare not found (util-linux)"
+    cat = System.find_executable("cat") || raise "cat not found"
+
+    port =
+      Port.open({:spawn_executable, unshare}, [
+        :binary,
+        args: ["--user", "--map-root-user", "--net", cat]
+      ])
+
+    {:os_pid, os_pid} = Port.info(port, :os_pid)
+    own = ns_link!("self", "net")
+
+    # unshare makes the namespaces, then writes the uid map: a process
+    # entering before the map is written holds no capability there.
+    wait_until(
+      fn ->
+        with {:ok, link} <- File.read_link("/proc/#{os_pid}/ns/net"),
+             true <- link != own,
+             {:ok, map} <- File.read("/proc/#{os_pid}/uid_map") do
+          String.trim(map) != ""
+        else
+          _ -> false
+        end
+      end,
+      5_000
+    )
+
+    os_pid
   end
 
   @doc """
@@ -70,31 +170,42 @@ defmodule NFTables.PortCase do
   """
   @spec netns_cmd!(GenServer.server(), String.t(), [String.t()] | String.t()) :: String.t()
   def netns_cmd!(port, command, args) do
+    case netns_cmd(port, command, args) do
+      {output, 0} ->
+        output
+
+      {output, status} ->
+        args = if is_binary(args), do: OptionParser.split(args), else: args
+
+        raise "#{command} #{Enum.join(args, " ")} failed with exit status #{status} " <>
+                "in the namespace of OS pid #{netns_pid(port)}:\n#{output}"
+    end
+  end
+
+  @doc """
+  Like `netns_cmd!/3`, but returns `{output, exit_status}` instead of
+  raising when the command fails (it still raises when the port shares
+  the test's network namespace).
+  """
+  @spec netns_cmd(GenServer.server(), String.t(), [String.t()] | String.t()) ::
+          {String.t(), non_neg_integer()}
+  def netns_cmd(port, command, args) do
     args = if is_binary(args), do: OptionParser.split(args), else: args
-    os_pid = NFTables.Port.os_pid(port) || raise "the port has no OS pid"
+    os_pid = netns_pid(port)
 
     if ns_link!("self", "net") == ns_link!(os_pid, "net") do
       raise "refusing to run #{command}: the port (OS pid #{os_pid}) shares this " <>
               "test's network namespace; start it with netns: :new"
     end
 
-    nsenter = System.find_executable("nsenter") || raise "nsenter not found (util-linux)"
-
     enter =
       if ns_link!("self", "user") == ns_link!(os_pid, "user") do
         ["--net=/proc/#{os_pid}/ns/net"]
       else
-        ["--target", Integer.to_string(os_pid), "--user", "--net"]
+        ["--preserve-credentials", "--target", Integer.to_string(os_pid), "--user", "--net"]
       end
 
-    case System.cmd(nsenter, enter ++ [command | args], stderr_to_stdout: true) do
-      {output, 0} ->
-        output
-
-      {output, status} ->
-        raise "#{command} #{Enum.join(args, " ")} failed with exit status #{status} " <>
-                "in the namespace of OS pid #{os_pid}:\n#{output}"
-    end
+    System.cmd(nsenter!(), enter ++ [command | args], stderr_to_stdout: true)
   end
 
   @spec ns_link!(non_neg_integer() | String.t(), String.t()) :: String.t()
