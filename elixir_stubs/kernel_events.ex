@@ -9,10 +9,11 @@ defmodule NFTables.Port.Kernel.Events do
   Opens the port's event socket (NETLINK_NETFILTER, a member of the NFNLGRP_NFTABLES group) and from now on pushes every ruleset change as a frame `{:event, sub, event}` without a request. One subscription per port; `NFTables.Port.subscribe/2` shares it among any number of processes.
 
     * `sub`: the subscription id the event frames will carry
+    * `opts`: `rcvbuf: bytes`, the socket's receive buffer when this opens it (64 MiB unless given)
   """
-  @spec subscribe(GenServer.server(), non_neg_integer()) :: :ok | {:error, String.t()}
-  def subscribe(server, sub, timeout \\ nil) do
-    NFTables.Port.call(server, :subscribe, [sub], timeout)
+  @spec subscribe(GenServer.server(), non_neg_integer(), map()) :: :ok | {:error, String.t()}
+  def subscribe(server, sub, opts, timeout \\ nil) do
+    NFTables.Port.call(server, :subscribe, [sub, opts], timeout)
   end
 
   @doc ~S"""

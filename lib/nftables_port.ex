@@ -393,7 +393,8 @@ defmodule NFTables.Port do
 
   `filter`: `family: f`, `table: name` (objects of that table),
   `types: [:rule, :element, ...]`; `{:newgen, _}` and `:overflow` always
-  pass. `format: :nft` delivers object events in the nft vocabulary
+  pass. `rcvbuf: bytes` sizes the port's event socket when this
+  subscription opens it (64 MiB unless given). `format: :nft` delivers object events in the nft vocabulary
   (`{:error, :nft_format_unavailable}` without it). A subscriber that
   dies is dropped; the port closes its event socket when none is left.
   """

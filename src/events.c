@@ -65,9 +65,9 @@ void nfp_events_close(void)
 	ev_out.buff = NULL;
 }
 
-static int events_open(struct nfp_req *req)
+static int events_open(struct nfp_req *req, int size)
 {
-	int grp = NFNLGRP_NFTABLES, size = NFP_EVENTS_RCVBUF, fd;
+	int grp = NFNLGRP_NFTABLES, fd;
 
 	ev_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (!ev_nl)
@@ -93,14 +93,28 @@ static int events_open(struct nfp_req *req)
 
 int nfp_op_subscribe(struct nfp_req *req)
 {
-	uint64_t sub;
+	uint64_t sub, rcvbuf = NFP_EVENTS_RCVBUF;
+	char key[NFP_ATOM_MAX];
+	int n;
 
-	if (nfp_dec_u64(req, &req->idx, &sub, "subscription id") < 0)
+	if (nfp_dec_u64(req, &req->idx, &sub, "subscription id") < 0 ||
+	    nfp_dec_map(req, &req->idx, &n, "options") < 0)
 		return -1;
+	for (int i = 0; i < n; i++) {
+		if (nfp_dec_atom(req, &req->idx, key, "option name") < 0)
+			return -1;
+		if (strcmp(key, "rcvbuf") != 0)
+			return nfp_fail(req, "unknown option :%s (known: rcvbuf)", key);
+		if (nfp_dec_u64(req, &req->idx, &rcvbuf, "option :rcvbuf") < 0)
+			return -1;
+		if (rcvbuf < 1024 || rcvbuf > (1u << 30))
+			return nfp_fail(req, "option :rcvbuf: %llu is not from 1024 to 2^30 bytes",
+					(unsigned long long)rcvbuf);
+	}
 	if (ev_nl && sub != ev_sub)
 		return nfp_fail(req, "already subscribed as %llu; unsubscribe first",
 				(unsigned long long)ev_sub);
-	if (!ev_nl && events_open(req) < 0)
+	if (!ev_nl && events_open(req, (int)rcvbuf) < 0)
 		return -1;
 	ev_sub = sub;
 	nfp_enc_atom(req->out, "ok");

@@ -45,7 +45,7 @@ defmodule NFTables.Port.Events do
   # The id the server's one port-side subscription carries.
   @sub_id 1
 
-  @filter_keys [:family, :table, :types, :format]
+  @filter_keys [:family, :table, :types, :format, :rcvbuf]
 
   @doc false
   @spec new() :: map()
@@ -124,7 +124,8 @@ defmodule NFTables.Port.Events do
       :off ->
         ev = %{ev | port: :pending, waiting: [{from, ref}]}
         state = %{state | events: ev}
-        {:noreply, NFTables.Port.__request__(state, :subscribe, [@sub_id], &subscribed/2)}
+        opts = Map.take(filter, [:rcvbuf])
+        {:noreply, NFTables.Port.__request__(state, :subscribe, [@sub_id, opts], &subscribed/2)}
     end
   end
 
@@ -217,6 +218,7 @@ defmodule NFTables.Port.Events do
       {:table, table} -> table_scoped?(type, attrs, table)
       {:types, types} -> type in List.wrap(types)
       {:format, _} -> true
+      {:rcvbuf, _} -> true
     end)
   end
 
