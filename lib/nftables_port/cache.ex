@@ -140,7 +140,13 @@ defmodule NFTables.Port.Cache do
     if genid(cache) >= genid do
       :ok
     else
-      GenServer.call(cache, {:await, genid, timeout}, :infinity)
+      call_timeout = if timeout == :infinity, do: :infinity, else: timeout + 5_000
+
+      try do
+        GenServer.call(cache, {:await, genid, timeout}, call_timeout)
+      catch
+        :exit, {:timeout, _} -> {:error, :timeout}
+      end
     end
   end
 

@@ -79,41 +79,49 @@ defmodule NFTables.Port.Snapshot do
     do: {:error, {:ruleset_kept_changing, last}}
 
   defp do_load(port, tables, timeout, attempts, _last) do
-    types = [:table, :chain, :set, :flowtable, :rule, :element | @obj_kinds]
-    filters = if tables == :all, do: [%{}], else: Enum.map(tables, fn {f, t} -> {f, t} end)
+    with {:ok, g0, present} <- present_tables(port, tables, timeout) do
+      types = [:chain, :set, :flowtable, :rule, :element | @obj_kinds]
+      # Only tables that exist can be listed by name (ENOENT otherwise).
+      filters = if tables == :all, do: [%{}], else: Enum.map(present, &{&1.family, &1.name})
 
-    result =
-      Enum.reduce_while(types, {:ok, [], MapSet.new()}, fn type, {:ok, acc, genids} ->
-        Enum.reduce_while(filters, {:ok, acc, genids}, fn filter, {:ok, acc, genids} ->
-          case list(port, type, filter, timeout) do
-            {:ok, %{genid: g, objects: objs}} ->
-              {:cont, {:ok, [{type, objs} | acc], MapSet.put(genids, g)}}
+      result =
+        Enum.reduce_while(types, {:ok, [{:table, present}], MapSet.new([g0])}, fn type, acc ->
+          Enum.reduce_while(filters, acc, fn filter, {:ok, acc, genids} ->
+            case list(port, type, filter, timeout) do
+              {:ok, %{genid: g, objects: objs}} ->
+                {:cont, {:ok, [{type, objs} | acc], MapSet.put(genids, g)}}
 
-            error ->
-              {:halt, error}
+              error ->
+                {:halt, error}
+            end
+          end)
+          |> case do
+            {:ok, _, _} = ok -> {:cont, ok}
+            error -> {:halt, error}
           end
         end)
-        |> case do
-          {:ok, _, _} = ok -> {:cont, ok}
-          error -> {:halt, error}
-        end
-      end)
 
-    case result do
-      {:ok, lists, genids} ->
-        case MapSet.to_list(genids) do
-          [genid] -> {:ok, build(genid, Enum.reverse(lists))}
-          many -> do_load(port, tables, timeout, attempts - 1, many)
-        end
+      case result do
+        {:ok, lists, genids} ->
+          case MapSet.to_list(genids) do
+            [genid] -> {:ok, build(genid, Enum.reverse(lists))}
+            many -> do_load(port, tables, timeout, attempts - 1, many)
+          end
 
-      error ->
-        error
+        error ->
+          error
+      end
     end
   end
 
-  defp list(port, :table, {family, name}, timeout) do
-    with {:ok, %{objects: objs} = r} <- list(port, :table, %{family: family}, timeout) do
-      {:ok, %{r | objects: Enum.filter(objs, &(&1.name == name))}}
+  defp present_tables(port, :all, timeout) do
+    with {:ok, %{genid: g, objects: objs}} <- list(port, :table, %{}, timeout), do: {:ok, g, objs}
+  end
+
+  defp present_tables(port, tables, timeout) do
+    with {:ok, %{genid: g, objects: objs}} <- list(port, :table, %{}, timeout) do
+      wanted = MapSet.new(tables)
+      {:ok, g, Enum.filter(objs, &MapSet.member?(wanted, {&1.family, &1.name}))}
     end
   end
 
