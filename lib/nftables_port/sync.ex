@@ -61,7 +61,8 @@ defmodule NFTables.Port.Sync do
   alias NFTables.Port.Snapshot
 
   @obj_kinds Snapshot.obj_kinds()
-  @volatile [:handle, :use, :position, :position_id]
+  # Kernel-assigned, or transaction-local (ids of objects new in a batch).
+  @volatile [:handle, :use, :position, :position_id, :id, :set_id]
 
   @doc "See the module doc."
   @spec sync(GenServer.server(), term(), keyword()) :: {:ok, map()} | {:error, term()}
@@ -400,6 +401,9 @@ defmodule NFTables.Port.Sync do
 
   ## Rules
 
+  # Expression attributes the kernel reports at a default other than 0.
+  @expr_defaults %{bitwise: %{op: :bool}}
+
   @doc false
   # A rule's content, as compared: expressions (counters' values left out)
   # and userdata (the comment), compat settings.
@@ -409,10 +413,24 @@ defmodule NFTables.Port.Sync do
      Map.get(r, :compat_proto), Map.get(r, :compat_flags)}
   end
 
-  defp expr_canon({:counter, a}), do: {:counter, Map.drop(a, [:packets, :bytes])}
-  defp expr_canon({:quota, a}), do: {:quota, Map.delete(a, :consumed)}
-  defp expr_canon({:limit, a}), do: {:limit, a}
-  defp expr_canon({:last, a}), do: {:last, Map.drop(a, [:msecs, :set])}
+  defp expr_canon({kind, a}) when is_map(a) do
+    a =
+      case kind do
+        :counter -> Map.drop(a, [:packets, :bytes])
+        :quota -> Map.delete(a, :consumed)
+        :last -> Map.drop(a, [:msecs, :set])
+        # A set new in the same batch is named by its transaction id too.
+        k when k in [:lookup, :dynset, :objref] -> Map.delete(a, :set_id)
+        _ -> a
+      end
+
+    # The kernel reports defaults nobody sent (a lookup's `flags: []`, a
+    # bitwise's `op: :bool`): an attribute at its default is the same as
+    # one left out.
+    defaults = Map.get(@expr_defaults, kind, %{})
+    {kind, :maps.filter(fn k, v -> v != [] and v != 0 and v != <<>> and Map.get(defaults, k) != v end, a)}
+  end
+
   defp expr_canon(e), do: e
 
   defp new_rule(r, f, t, c),
@@ -422,10 +440,27 @@ defmodule NFTables.Port.Sync do
   # a real LCS; beyond it, the middle is deleted and inserted whole.
   @myers_limit 4_000_000
 
-  defp rules_diff({f, t, c}, wrules, hrules, acc) do
+  defp rules_diff(key, wrules, hrules, acc) do
+    {wrules, replaced, acc} =
+      if Enum.any?(wrules, &Map.has_key?(&1, :handle)),
+        do: by_handle(key, wrules, hrules, acc),
+        else: {wrules, %{}, acc}
+
+    if same_rules?(wrules, hrules) do
+      acc
+    else
+      hcanon = Enum.map(hrules, fn h -> if replaced[h.handle], do: {:replaced, h.handle}, else: rule_canon(h) end)
+      wcanon = Enum.map(wrules, fn w -> if Map.get(w, :handle) && replaced[w.handle], do: {:replaced, w.handle}, else: rule_canon(w) end)
+      script = edit_script(hcanon, wcanon)
+      walk(script, hrules, wrules, nil, key, acc)
+    end
+  end
+
+  # Desired rules that name a handle: replace that rule when the content
+  # differs.
+  defp by_handle({f, t, c}, wrules, hrules, acc) do
     by_handle = Map.new(hrules, &{&1.handle, &1})
 
-    # Desired rules that name a handle: replace it when the content differs.
     {wrules, replaced, acc} =
       Enum.reduce(wrules, {[], %{}, acc}, fn w, {ws, rep, acc} ->
         case Map.get(w, :handle) && Map.fetch(by_handle, w.handle) do
@@ -443,17 +478,34 @@ defmodule NFTables.Port.Sync do
         end
       end)
 
-    wrules = Enum.reverse(wrules)
-    hcanon = Enum.map(hrules, fn h -> if replaced[h.handle], do: {:replaced, h.handle}, else: rule_canon(h) end)
-    wcanon = Enum.map(wrules, fn w -> if Map.get(w, :handle) && replaced[w.handle], do: {:replaced, w.handle}, else: rule_canon(w) end)
-
-    if hcanon == wcanon do
-      acc
-    else
-      script = edit_script(hcanon, wcanon)
-      walk(script, hrules, wrules, nil, {f, t, c}, acc)
-    end
+    {Enum.reverse(wrules), replaced, acc}
   end
+
+  # The no-op fast path: the same rules in the same order, compared pair by
+  # pair, each expression first as it is (one term comparison) and only
+  # when that differs in its canonical form.
+  defp same_rules?([], []), do: true
+
+  defp same_rules?([w | ws], [h | hs]) do
+    same_rule?(w, h) and same_rules?(ws, hs)
+  end
+
+  defp same_rules?(_, _), do: false
+
+  defp same_rule?(w, h) do
+    Map.get(w, :userdata) == Map.get(h, :userdata) and
+      Map.get(w, :compat_proto) == Map.get(h, :compat_proto) and
+      Map.get(w, :compat_flags) == Map.get(h, :compat_flags) and
+      same_exprs?(Map.get(w, :exprs, []), Map.get(h, :exprs, []))
+  end
+
+  defp same_exprs?([], []), do: true
+  defp same_exprs?([e | ws], [e | hs]), do: same_exprs?(ws, hs)
+
+  defp same_exprs?([w | ws], [h | hs]),
+    do: expr_canon(w) == expr_canon(h) and same_exprs?(ws, hs)
+
+  defp same_exprs?(_, _), do: false
 
   defp edit_script(a, b) do
     {prefix, a1, b1} = common_prefix(a, b, [])
