@@ -48,9 +48,11 @@ defmodule Bench.Watch do
     | commit call -> subscriber's event | #{us(lat.event.median)} | #{us(lat.event.p99)} |
     | commit call -> commit's reply | #{us(lat.reply.median)} | #{us(lat.reply.p99)} |
 
-    The event arrives #{if lat.event.median <= lat.reply.median, do: "before", else: "after"} the commit's own reply
-    (the kernel multicasts at commit time, the port reads its event socket
-    in the same poll loop as requests).
+    Both are measured from the commit call; the event is stamped by the
+    subscriber process when it receives `{:nftables, ref, event}`. The event
+    arrives #{if lat.event.median <= lat.reply.median, do: "before", else: "after"} the commit's own reply at the median
+    (the kernel multicasts at commit time, before its ACK; the port reads
+    its event socket in the same poll loop as requests).
 
     ## 2. Reading a chain of #{sizes.chain} rules
 
@@ -105,7 +107,23 @@ defmodule Bench.Watch do
         {:add, :set, %{family: :inet, table: "lat", name: "s", key_type: 7, key_len: 4}}
       ])
 
-    {:ok, ref} = NFTables.Port.subscribe(pid, types: [:element])
+    # The subscriber is a process of its own that stamps each event as it
+    # receives it; this process stamps the call.
+    parent = self()
+
+    listener =
+      spawn_link(fn ->
+        {:ok, ref} = NFTables.Port.subscribe(pid, types: [:element])
+        send(parent, :listening)
+        listen(parent, ref)
+      end)
+
+    receive do
+      :listening -> :ok
+    after
+      10_000 -> raise "the listener did not subscribe"
+    end
+
     samples =
       for i <- 1..n do
         key = <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>
@@ -114,21 +132,32 @@ defmodule Bench.Watch do
         :ok = NFTables.Port.commit(pid, [msg])
         t1 = System.monotonic_time(:nanosecond)
 
-        receive do
-          {:nftables, ^ref, {:add, :element, %{elements: [%{key: ^key}]}}} -> :ok
-        after
-          5_000 -> raise "no event for element #{i}"
-        end
+        t2 =
+          receive do
+            {:event_at, ^key, at} -> at
+          after
+            5_000 -> raise "no event for element #{i}"
+          end
 
-        t2 = System.monotonic_time(:nanosecond)
-        # The event may already be in the mailbox when the reply comes: its
-        # arrival is bounded by t2; take the earlier of the two bounds.
         {(t1 - t0) / 1000, (t2 - t0) / 1000}
       end
 
+    Process.unlink(listener)
+    Process.exit(listener, :kill)
     NFTables.Port.stop(pid)
     {reply, event} = Enum.unzip(samples)
     %{reply: stats(reply), event: stats(event)}
+  end
+
+  defp listen(parent, ref) do
+    receive do
+      {:nftables, ^ref, {:add, :element, %{elements: [%{key: key}]}}} ->
+        send(parent, {:event_at, key, System.monotonic_time(:nanosecond)})
+        listen(parent, ref)
+
+      {:nftables, ^ref, _} ->
+        listen(parent, ref)
+    end
   end
 
   defp cache_read(n, reads) do

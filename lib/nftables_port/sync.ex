@@ -403,6 +403,15 @@ defmodule NFTables.Port.Sync do
 
   # Expression attributes the kernel reports at a default other than 0.
   @expr_defaults %{bitwise: %{op: :bool}}
+  # Expression attributes that are state, not configuration (see expr_canon/1).
+  @expr_state %{
+    counter: [:packets, :bytes],
+    quota: [:consumed],
+    last: [:msecs, :set],
+    lookup: [:set_id],
+    dynset: [:set_id],
+    objref: [:set_id]
+  }
 
   @doc false
   # A rule's content, as compared: expressions (counters' values left out)
@@ -432,6 +441,33 @@ defmodule NFTables.Port.Sync do
   end
 
   defp expr_canon(e), do: e
+
+  # expr_canon({k, wa}) == expr_canon({k, ha}), without building either.
+  defp same_attrs?(kind, wa, ha) do
+    defaults = Map.get(@expr_defaults, kind, %{})
+    ignored = Map.get(@expr_state, kind, [])
+
+    covers?(:maps.next(:maps.iterator(ha)), wa, defaults, ignored) and
+      covers?(:maps.next(:maps.iterator(wa)), ha, defaults, ignored)
+  end
+
+  # Every attribute of the iterated map is in other with the same value,
+  # or at its default, or state.
+  defp covers?(:none, _other, _defaults, _ignored), do: true
+
+  defp covers?({k, v, it}, other, defaults, ignored) do
+    ok =
+      case other do
+        %{^k => ^v} -> true
+        %{^k => v2} -> k in ignored or (ignorable?(v, k, defaults) and ignorable?(v2, k, defaults))
+        _ -> k in ignored or ignorable?(v, k, defaults)
+      end
+
+    ok and covers?(:maps.next(it), other, defaults, ignored)
+  end
+
+  defp ignorable?(v, _k, _defaults) when v == [] or v == 0 or v == <<>>, do: true
+  defp ignorable?(v, k, defaults), do: Map.get(defaults, k) == v
 
   defp new_rule(r, f, t, c),
     do: r |> Map.drop([:handle, :position, :position_id, :id]) |> Map.merge(%{family: f, table: t, chain: c})
@@ -502,8 +538,8 @@ defmodule NFTables.Port.Sync do
   defp same_exprs?([], []), do: true
   defp same_exprs?([e | ws], [e | hs]), do: same_exprs?(ws, hs)
 
-  defp same_exprs?([w | ws], [h | hs]),
-    do: expr_canon(w) == expr_canon(h) and same_exprs?(ws, hs)
+  defp same_exprs?([{k, wa} | ws], [{k, ha} | hs]) when is_map(wa) and is_map(ha),
+    do: same_attrs?(k, wa, ha) and same_exprs?(ws, hs)
 
   defp same_exprs?(_, _), do: false
 
