@@ -60,7 +60,11 @@ defmodule NFTables.Port.Events do
   @spec to_nft(event()) :: {:ok, term()} | {:error, :nft_format_unavailable}
   def to_nft({verb, _type, _attrs} = msg) when verb in [:add, :insert, :delete] do
     if nft_available?() do
-      {:ok, apply(NFTables.Port.Nft, :from_messages, [[msg]])}
+      case apply(NFTables.Port.Nft, :from_messages, [[msg]]) do
+        {:ok, doc} -> {:ok, doc}
+        {:error, _} = error -> error
+        doc -> {:ok, doc}
+      end
     else
       {:error, :nft_format_unavailable}
     end
@@ -206,6 +210,7 @@ defmodule NFTables.Port.Events do
   defp deliver(pid, ref, %{format: :nft}, event) do
     case to_nft(event) do
       {:ok, nft} -> send(pid, {:nftables, ref, nft})
+      # What the translator cannot say comes as it is.
       {:error, _} -> send(pid, {:nftables, ref, event})
     end
   end
