@@ -28,7 +28,11 @@ defmodule NFTables.Port.Cache do
   last event).
 
   Options: `:port` (required), `:tables` (`:all`, the default, or
-  `[{family, name}]`), `:name`.
+  `[{family, name}]`), `:name`. The cache stops when its port does.
+
+  While a transaction (or a reload) is being written into ETS, a read that
+  runs at that very moment may see part of it; `genid/1` moves on only
+  once the whole transaction is in.
   """
 
   use GenServer
@@ -241,7 +245,9 @@ defmodule NFTables.Port.Cache do
 
 
     with {:ok, ref} <- NFTables.Port.subscribe(port),
+         mon = Process.monitor(GenServer.whereis(port)),
          state = %{
+           mon: mon,
            port: port,
            tables: if(tables == :all, do: :all, else: MapSet.new(tables)),
            tab: tab,
@@ -277,6 +283,11 @@ defmodule NFTables.Port.Cache do
   @impl GenServer
   def handle_info({:nftables, ref, event}, %{ref: ref} = state) do
     {:noreply, on_event(event, state)}
+  end
+
+  def handle_info({:DOWN, mon, :process, _, reason}, %{mon: mon} = state) do
+    # Without its port the cache can no longer follow the ruleset.
+    {:stop, {:port_down, reason}, state}
   end
 
   def handle_info({:await_timeout, from}, state) do

@@ -74,6 +74,14 @@ defmodule NFTables.Port.CacheTest do
     assert Cache.reloads(cache) == 0
   end
 
+  test "a cache stops when its port does" do
+    pid = start_port!()
+    cache = start_supervised!(Supervisor.child_spec({Cache, port: pid}, id: make_ref(), restart: :temporary))
+    mon = Process.monitor(cache)
+    NFTables.Port.stop(pid)
+    assert_receive {:DOWN, ^mon, :process, _, {:port_down, _}}, 5_000
+  end
+
   test "a cache of chosen tables ignores the others" do
     pid = start_port!()
 
