@@ -87,12 +87,7 @@ defmodule NFTables.Port.Cache do
 
   @doc "The rules of a chain, in order; `[]` when there is no such chain."
   @spec rules(cache(), atom(), String.t(), String.t()) :: [map()]
-  def rules(cache, family, table, chain) do
-    case :ets.lookup(tab(cache), {:rules, family, table, chain}) do
-      [{_, rules}] -> rules
-      [] -> []
-    end
-  end
+  def rules(cache, family, table, chain), do: rules_of(tab(cache), {family, table, chain})
 
   @doc "The elements of a set (in no particular order)."
   @spec elements(cache(), atom(), String.t(), String.t()) :: [map()]
@@ -164,21 +159,22 @@ defmodule NFTables.Port.Cache do
   end
 
   @doc "The whole content as an `NFTables.Port.Snapshot` (of the given tables, or all)."
-  @spec snapshot(cache(), :all | [Snapshot.table_id()]) :: Snapshot.t()
-  def snapshot(cache, tables \\ :all) do
+  @spec snapshot(cache(), :all | [Snapshot.table_id()], keyword()) :: Snapshot.t()
+  def snapshot(cache, tables \\ :all, opts \\ []) do
     tab = tab(cache)
+    lazy = Keyword.get(opts, :lazy_rules, false)
     ids = if tables == :all, do: Enum.map(tables(cache), &{&1.family, &1.name}), else: tables
     genid = genid(cache)
 
     Enum.reduce(ids, Snapshot.empty(genid), fn {f, t}, snap ->
       case :ets.lookup(tab, {:table, f, t}) do
         [] -> snap
-        [{_, ta}] -> snapshot_table(tab, f, t, ta, snap)
+        [{_, ta}] -> snapshot_table(tab, f, t, ta, snap, lazy)
       end
     end)
   end
 
-  defp snapshot_table(tab, f, t, ta, snap) do
+  defp snapshot_table(tab, f, t, ta, snap, lazy) do
     by = fn pattern -> :ets.select(tab, [{{pattern, :"$1"}, [], [:"$_"]}]) end
     chains = by.({:chain, f, t, :_})
     sets = by.({:set, f, t, :_})
@@ -198,7 +194,7 @@ defmodule NFTables.Port.Cache do
           end),
         rules:
           Enum.into(chains, snap.rules, fn {{_, f, t, c}, _} ->
-            {{f, t, c}, rules_of(tab, {f, t, c})}
+            {{f, t, c}, if(lazy, do: {:lazy, version_of(tab, {f, t, c})}, else: rules_of(tab, {f, t, c}))}
           end),
         elements:
           Enum.into(sets, snap.elements, fn {{_, f, t, s}, _} ->
@@ -208,12 +204,50 @@ defmodule NFTables.Port.Cache do
     }
   end
 
+  # A chain's rules are one object {key, rules, version}: the version
+  # changes with every write, so that sync can tell an unchanged chain
+  # without copying its rules out of ETS.
   defp rules_of(tab, {f, t, c}) do
     case :ets.lookup(tab, {:rules, f, t, c}) do
-      [{_, rules}] -> rules
+      [{_, rules, _version}] -> rules
       [] -> []
     end
   end
+
+  defp version_of(tab, {f, t, c}) do
+    :ets.lookup_element(tab, {:rules, f, t, c}, 3)
+  rescue
+    ArgumentError -> nil
+  end
+
+  @doc false
+  # Whether the chain's rules, at their current version, were found equal
+  # to desired rules of this fingerprint (NFTables.Port.Sync).
+  @spec verified?(cache(), {atom(), String.t(), String.t()}, term()) :: boolean()
+  def verified?(cache, {f, t, c} = key, fingerprint) do
+    tab = tab(cache)
+
+    case :ets.lookup(tab, {:verified, f, t, c}) do
+      [{_, version, ^fingerprint}] -> version != nil and version == version_of(tab, key)
+      _ -> false
+    end
+  end
+
+  @doc false
+  @spec rules_with_version(cache(), {atom(), String.t(), String.t()}) :: {[map()], term()}
+  def rules_with_version(cache, {f, t, c}) do
+    case :ets.lookup(tab(cache), {:rules, f, t, c}) do
+      [{_, rules, version}] -> {rules, version}
+      [] -> {[], nil}
+    end
+  end
+
+  @doc false
+  # Records that the chain's rules at `version` equal desired rules of
+  # this fingerprint.
+  @spec verify(cache(), {atom(), String.t(), String.t()}, term(), term()) :: :ok
+  def verify(cache, key, version, fingerprint),
+    do: GenServer.cast(cache, {:verified, key, version, fingerprint})
 
   @doc "The port the cache follows."
   @spec port(cache()) :: GenServer.server()
@@ -281,6 +315,14 @@ defmodule NFTables.Port.Cache do
   end
 
   @impl GenServer
+  def handle_cast({:verified, {f, t, c} = key, version, fingerprint}, state) do
+    if version != nil and version == version_of(state.tab, key),
+      do: :ets.insert(state.tab, {{:verified, f, t, c}, version, fingerprint})
+
+    {:noreply, state}
+  end
+
+  @impl GenServer
   def handle_info({:nftables, ref, event}, %{ref: ref} = state) do
     {:noreply, on_event(event, state)}
   end
@@ -343,16 +385,19 @@ defmodule NFTables.Port.Cache do
 
     with {:ok, snap} <- Snapshot.load(state.port, tables) do
       tab = state.tab
-      :ets.select_delete(tab, [{{{:"$1", :_, :_}, :_}, [{:"=/=", :"$1", :meta}], [true]},
-                               {{{:_, :_, :_, :_}, :_}, [], [true]},
-                               {{{:_, :_, :_, :_, :_}, :_}, [], [true]}])
+      :ets.select_delete(tab, [
+        {{{:_, :_, :_}, :_}, [], [true]},
+        {{{:_, :_, :_, :_}, :_}, [], [true]},
+        {{{:_, :_, :_, :_}, :_, :_}, [], [true]},
+        {{{:_, :_, :_, :_, :_}, :_}, [], [true]}
+      ])
       rows =
         Enum.map(snap.tables, fn {{f, t}, a} -> {{:table, f, t}, a} end) ++
           Enum.map(snap.chains, fn {{f, t, c}, a} -> {{:chain, f, t, c}, a} end) ++
           Enum.map(snap.sets, fn {{f, t, s}, a} -> {{:set, f, t, s}, a} end) ++
           Enum.map(snap.flowtables, fn {{f, t, n}, a} -> {{:flowtable, f, t, n}, a} end) ++
           Enum.map(snap.objs, fn {{f, t, n, k}, a} -> {{:obj, f, t, n, k}, a} end) ++
-          Enum.map(snap.rules, fn {{f, t, c}, r} -> {{:rules, f, t, c}, r} end) ++
+          Enum.map(snap.rules, fn {{f, t, c}, r} -> {{:rules, f, t, c}, r, version()} end) ++
           Enum.flat_map(snap.elements, fn {{f, t, s}, elems} ->
             Enum.map(elems, fn {k, e} -> {{:elem, f, t, s, k}, e} end)
           end)
@@ -403,6 +448,7 @@ defmodule NFTables.Port.Cache do
 
     :ets.select_delete(tab, [
       {{{:_, f, t, :_}, :_}, [], [true]},
+      {{{:_, f, t, :_}, :_, :_}, [], [true]},
       {{{:_, f, t, :_, :_}, :_}, [], [true]}
     ])
 
@@ -578,6 +624,8 @@ defmodule NFTables.Port.Cache do
     end
   end
 
+  defp version, do: System.unique_integer([:positive, :monotonic])
+
   defp write_rules(work, state) do
     Enum.reduce_while(work, :ok, fn
       {{f, t, c}, :deleted}, :ok ->
@@ -588,7 +636,7 @@ defmodule NFTables.Port.Cache do
         w = materialize(w)
 
         if w.deferred == [] do
-          :ets.insert(state.tab, {{:rules, f, t, c}, w.list})
+          :ets.insert(state.tab, {{:rules, f, t, c}, w.list, version()})
           {:cont, :ok}
         else
           {:halt, :reload}

@@ -44,7 +44,10 @@ defmodule NFTables.Port.Sync do
 
   What is there comes from `cache:` (an `NFTables.Port.Cache` of the same
   port: no kernel dump at all) or, without one, from listings of the
-  desired tables. The transaction is guarded by that generation
+  desired tables. With a cache, a chain whose rules a sync found equal to
+  the desired ones is remembered (the version of the chain's rules in the
+  cache and a 64-bit fingerprint of the desired rules): while neither
+  changes, a later sync does not read those rules again. The transaction is guarded by that generation
   (`commit(..., genid: g)`); when someone changed the ruleset meanwhile
   (`{:error, :generation_changed}`) the difference is computed again, at
   most `retries:` times (5). Nothing to change: no message is sent.
@@ -113,7 +116,8 @@ defmodule NFTables.Port.Sync do
   defp current(port, tables, opts) do
     case Keyword.get(opts, :cache) do
       nil -> Snapshot.load(port, tables)
-      cache -> {:ok, NFTables.Port.Cache.snapshot(cache, tables)}
+      # Rules stay in ETS until a chain needs them (see rules_diff/4).
+      cache -> {:ok, NFTables.Port.Cache.snapshot(cache, tables, lazy_rules: true) |> Map.put(:cache, cache)}
     end
   end
 
@@ -366,13 +370,17 @@ defmodule NFTables.Port.Sync do
         if Map.has_key?(want.chains, key) do
           acc
         else
-          n = length(Map.get(have.rules, key, []))
+          n =
+            case Map.get(have.rules, key, []) do
+              {:lazy, _} -> length(elem(NFTables.Port.Cache.rules_with_version(have.cache, key), 0))
+              rules -> length(rules)
+            end
           %{acc | del_chains: [{:delete, :chain, keys(:chain, h)} | acc.del_chains], deleted: acc.deleted + 1 + n}
         end
       end)
 
     Enum.reduce(of_table(want.rules, tid), acc, fn {key, wrules}, acc ->
-      rules_diff(key, wrules, Map.get(have.rules, key, []), acc)
+      rules_diff(key, wrules, Map.get(have.rules, key, []), acc, Map.get(have, :cache))
     end)
   end
 
@@ -476,7 +484,26 @@ defmodule NFTables.Port.Sync do
   # a real LCS; beyond it, the middle is deleted and inserted whole.
   @myers_limit 4_000_000
 
-  defp rules_diff(key, wrules, hrules, acc) do
+  # With a cache: a chain whose rules (at their current version) were
+  # already found equal to these desired rules is not read again. The
+  # fingerprint is 64 bits of hash of the desired rules as given.
+  defp rules_diff(key, wrules, {:lazy, _version}, acc, cache) do
+    fingerprint = {:erlang.phash2(wrules, 4_294_967_296), :erlang.phash2({:nfp_sync, wrules}, 4_294_967_296)}
+
+    if NFTables.Port.Cache.verified?(cache, key, fingerprint) do
+      acc
+    else
+      {hrules, version} = NFTables.Port.Cache.rules_with_version(cache, key)
+      after_ = rules_diff(key, wrules, hrules, acc, nil)
+
+      if after_ == acc and not Enum.any?(wrules, &Map.has_key?(&1, :handle)),
+        do: NFTables.Port.Cache.verify(cache, key, version, fingerprint)
+
+      after_
+    end
+  end
+
+  defp rules_diff(key, wrules, hrules, acc, _cache) do
     {wrules, replaced, acc} =
       if Enum.any?(wrules, &Map.has_key?(&1, :handle)),
         do: by_handle(key, wrules, hrules, acc),

@@ -118,6 +118,37 @@ defmodule NFTables.Port.SyncTest do
     end
   end
 
+  test "with a cache, a chain found equal is not read again until it changes" do
+    pid = start_port!()
+    cache = start_supervised!({Cache, port: pid})
+    want = desired([1, 2, 3])
+    {:ok, _} = NFTables.Port.sync(pid, want, cache: cache)
+    :ok = Cache.sync_point(cache)
+    # The first no-op reads the rules and remembers they are equal; the
+    # second does not need them.
+    assert {:ok, %{added: 0, deleted: 0}} = NFTables.Port.sync(pid, want, cache: cache)
+    _ = :sys.get_state(cache)
+    assert Cache.verified?(cache, {:inet, "f", "in"}, fingerprint(want, "in"))
+    assert {:ok, %{added: 0, deleted: 0}} = NFTables.Port.sync(pid, want, cache: cache)
+
+    # Someone adds a rule: the chain's version moves on, so it is compared again.
+    nft!(pid, "add rule inet f in meta mark 77 accept")
+    :ok = Cache.sync_point(cache)
+    refute Cache.verified?(cache, {:inet, "f", "in"}, fingerprint(want, "in"))
+    assert {:ok, %{added: 0, deleted: 1}} = NFTables.Port.sync(pid, want, cache: cache)
+    assert marks(pid) == [1, 2, 3]
+
+    # Other desired rules: another fingerprint, compared again.
+    :ok = Cache.sync_point(cache)
+    assert {:ok, %{added: 1, deleted: 0}} = NFTables.Port.sync(pid, desired([1, 2, 3, 4]), cache: cache)
+    assert marks(pid) == [1, 2, 3, 4]
+  end
+
+  defp fingerprint(msgs, chain) do
+    rules = for {:add, :rule, %{chain: ^chain} = r} <- msgs, do: r
+    {:erlang.phash2(rules, 4_294_967_296), :erlang.phash2({:nfp_sync, rules}, 4_294_967_296)}
+  end
+
   test "comments tell rules apart; a rule given with its handle is replaced" do
     pid = start_port!()
     base = Enum.take(desired([]), 2)
