@@ -469,6 +469,47 @@ defmodule NFTables.Port do
     end
   end
 
+  ## Events, the cache, desired state
+
+  @doc """
+  Subscribes `subscriber` (the caller unless given as `:pid` in `filter`)
+  to the ruleset's events; returns `{:ok, ref}`. Each change then arrives
+  as `{:nftables, ref, event}` (see `NFTables.Port.Events` for the
+  events). By the time this returns the port listens: every change
+  committed afterwards is delivered.
+
+  `filter`: `family: f`, `table: name` (objects of that table),
+  `types: [:rule, :element, ...]`; `{:newgen, _}` and `:overflow` always
+  pass. `rcvbuf: bytes` sizes the port's event socket when this
+  subscription opens it (64 MiB unless given). `format: :nft` delivers object events in the nft vocabulary
+  (`{:error, :nft_format_unavailable}` without it). A subscriber that
+  dies is dropped; the port closes its event socket when none is left.
+  """
+  @spec subscribe(server(), keyword()) :: {:ok, reference()} | {:error, term()}
+  def subscribe(server, filter \\ []) do
+    {pid, filter} =
+      if is_list(filter), do: Keyword.pop(filter, :pid, self()), else: {self(), filter}
+
+    with {:ok, filter} <- NFTables.Port.Events.check_filter(filter) do
+      GenServer.call(server, {:subscribe, pid, filter}, @default_timeout)
+    end
+  end
+
+  @doc "Ends a subscription made with `subscribe/2`; no events follow."
+  @spec unsubscribe(server(), reference()) :: :ok | {:error, :not_subscribed}
+  def unsubscribe(server, ref) do
+    GenServer.call(server, {:unsubscribe, ref}, @default_timeout)
+  end
+
+  @doc """
+  Converges tables to a desired state in one transaction; see
+  `NFTables.Port.Sync.sync/3` for `desired` and the options.
+  """
+  @spec sync(server(), term(), keyword()) :: {:ok, map()} | {:error, term()}
+  def sync(server, desired, opts \\ []) do
+    NFTables.Port.Sync.sync(server, desired, opts)
+  end
+
   ## GenServer callbacks
 
   defp nft_opts(t) when is_integer(t) or t == :infinity, do: {:ok, [timeout: t]}
@@ -516,7 +557,9 @@ defmodule NFTables.Port do
          # Request 0 was the handshake.
          next_id: 1,
          # request id => {from, timer reference or nil}
-         pending: %{}
+         pending: %{},
+         # subscribers of ruleset events (NFTables.Port.Events)
+         events: NFTables.Port.Events.new()
        }}
     end
   end
@@ -569,6 +612,15 @@ defmodule NFTables.Port do
     {:reply, state.os_pid, state}
   end
 
+  def handle_call({:subscribe, pid, filter}, from, state) do
+    NFTables.Port.Events.subscribe(pid, filter, from, state)
+  end
+
+  def handle_call({:unsubscribe, ref}, _from, state) do
+    {reply, state} = NFTables.Port.Events.unsubscribe(ref, state)
+    {:reply, reply, state}
+  end
+
   def handle_call({:request, op, args, timeout}, from, state) do
     id = state.next_id
     state = %{state | next_id: id + 1}
@@ -604,6 +656,9 @@ defmodule NFTables.Port do
 
   def handle_info({:request_timeout, id}, state) do
     case Map.pop(state.pending, id) do
+      {{fun, _timer}, pending} when is_function(fun, 2) ->
+        {:noreply, fun.({:error, :timeout}, %{state | pending: pending})}
+
       {{from, _timer}, pending} ->
         GenServer.reply(from, {:error, :timeout})
         {:noreply, %{state | pending: pending}}
@@ -628,6 +683,13 @@ defmodule NFTables.Port do
     # A linked process other than the parent died: behave as if exits were
     # not trapped.
     {:stop, reason, state}
+  end
+
+  def handle_info({:DOWN, mon, :process, _pid, _reason} = message, state) do
+    case NFTables.Port.Events.down(mon, state) do
+      {:ok, state} -> {:noreply, state}
+      :error -> handle_info({:unexpected, message}, state)
+    end
   end
 
   def handle_info(message, state) do
@@ -665,6 +727,22 @@ defmodule NFTables.Port do
     )
   end
 
+  @doc false
+  # Sends a request of the server's own; `fun.(result, state)` gets its
+  # reply (or `{:error, :timeout}`) and returns the new state.
+  @spec __request__(map(), atom(), list(), (reply(), map() -> map())) :: map()
+  def __request__(state, op, args, fun) do
+    id = state.next_id
+    state = %{state | next_id: id + 1}
+
+    if send_frame(state.port, :erlang.term_to_binary({id, op, args})) do
+      timer = start_timer(id, state.timeout)
+      %{state | pending: Map.put(state.pending, id, {fun, timer})}
+    else
+      fun.({:error, :port_closed}, state)
+    end
+  end
+
   @spec handle_frame(binary(), map()) :: map()
   defp handle_frame(frame, state) do
     case decode(frame) do
@@ -679,9 +757,8 @@ defmodule NFTables.Port do
 
         state
 
-      {:ok, {:event, sub_id, _event}} ->
-        Logger.debug("NFTables.Port: dropped an event for subscription #{inspect(sub_id)}")
-        state
+      {:ok, {:event, sub_id, event}} ->
+        NFTables.Port.Events.dispatch(sub_id, event, state)
 
       {:ok, other} ->
         Logger.warning(
@@ -702,6 +779,11 @@ defmodule NFTables.Port do
   @spec deliver(integer(), reply(), map()) :: map()
   defp deliver(id, result, state) do
     case Map.pop(state.pending, id) do
+      {{fun, timer}, pending} when is_function(fun, 2) ->
+        # The server's own request (NFTables.Port.Events).
+        cancel_timer(timer)
+        fun.(result, %{state | pending: pending})
+
       {{from, timer}, pending} ->
         cancel_timer(timer)
         GenServer.reply(from, result)
@@ -745,9 +827,14 @@ defmodule NFTables.Port do
 
   @spec reply_all(map(), term()) :: :ok
   defp reply_all(state, reply) do
-    Enum.each(state.pending, fn {_id, {from, timer}} ->
-      cancel_timer(timer)
-      GenServer.reply(from, reply)
+    Enum.each(state.pending, fn
+      {_id, {fun, timer}} when is_function(fun, 2) ->
+        cancel_timer(timer)
+        fun.(reply, %{state | pending: %{}})
+
+      {_id, {from, timer}} ->
+        cancel_timer(timer)
+        GenServer.reply(from, reply)
     end)
   end
 

@@ -28,6 +28,7 @@
 
 #include "caps.h"
 #include "dispatch.h"
+#include "events.h"
 #include "frame.h"
 #include "ops.h"
 #include "sandbox.h"
@@ -78,6 +79,14 @@ static void on_oversize(void *ctx, uint32_t len, uint32_t max)
 	p->desync = true;
 }
 
+static void on_event(void *ctx, ei_x_buff *frame)
+{
+	struct port *p = ctx;
+
+	if (!p->broken && nfp_frame_write(p->fd_out, frame->buff, (size_t)frame->index) < 0)
+		p->broken = true;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -93,7 +102,7 @@ int main(int argc, char **argv)
 	bool root = getuid() == 0 || geteuid() == 0, switched = false, sandbox = true;
 	struct nfp_reader reader;
 	struct port port = { .fd_out = STDOUT_FILENO };
-	struct pollfd fds[2];
+	struct pollfd fds[3];
 	sigset_t mask;
 	int sfd, status = 0;
 
@@ -168,7 +177,13 @@ int main(int argc, char **argv)
 	fds[1].events = POLLIN;
 
 	while (!port.broken && !port.desync) {
-		int n = poll(fds, sfd >= 0 ? 2 : 1, -1);
+		/* The event socket (events.c), while someone is subscribed. */
+		int n;
+
+		fds[2].fd = nfp_events_fd();
+		fds[2].events = POLLIN;
+		fds[2].revents = 0;
+		n = poll(fds, 3, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -178,6 +193,8 @@ int main(int argc, char **argv)
 		}
 		if (sfd >= 0 && (fds[1].revents & POLLIN))
 			break;
+		if (fds[2].fd >= 0 && (fds[2].revents & (POLLIN | POLLERR)))
+			nfp_events_drain(on_event, &port);
 		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = nfp_reader_fill(&reader, STDIN_FILENO, &cb, &port);
 
@@ -194,6 +211,7 @@ int main(int argc, char **argv)
 	}
 
 	nfp_ops_cleanup();
+	nfp_events_close();
 	nfp_reader_release(&reader);
 	ei_x_free(&port.out);
 	if (sfd >= 0)

@@ -59,6 +59,10 @@ int nfp_op_get(struct nfp_req *req);
 /* The object types that can be listed, for messages. */
 const char *nfp_listable_types(void);
 
+/* events.c */
+int nfp_op_subscribe(struct nfp_req *req);
+int nfp_op_unsubscribe(struct nfp_req *req);
+
 /* The port's own socket for the declarative ops, opened on first use. */
 struct nfp_sock *nfp_default_sock(struct nfp_req *req);
 /* Frees every handle and the default socket (at exit). */

@@ -316,6 +316,7 @@ defmodule NFTables.ValgrindTest do
     phase(:batches, fn -> batches(rp, round) end)
     phase(:commits, fn -> commits(rp, round) end)
     phase(:listings, fn -> listings(rp, round) end)
+    phase(:events, fn -> events(rp, round) end)
     phase(:bad_input, fn -> bad_input(rp, round) end)
     Process.get(:count)
   end
@@ -649,6 +650,50 @@ defmodule NFTables.ValgrindTest do
   end
 
   defp count, do: Process.put(:count, Process.get(:count, 0) + 1)
+
+  # Ruleset events: subscribe, two transactions whose events (every object
+  # kind the port decodes) arrive between and after the replies, then
+  # unsubscribe.
+  defp events(rp, round) do
+    name = "ev#{round}"
+    ok!(rp, :subscribe, [round, %{rcvbuf: 65_536 + round}])
+    t = %{family: :inet, table: name}
+
+    add = [
+      {:add, :table, %{family: :inet, name: name, userdata: <<1, 2>>}},
+      {:add, :chain, Map.merge(t, %{name: "c", type: "filter", hooknum: :input, prio: 0, policy: :drop})},
+      {:add, :rule, Map.merge(t, %{chain: "c", userdata: "r", exprs: [{:counter, %{}}, {:immediate, %{dreg: 0, verdict: :accept}}]})},
+      {:insert, :rule, Map.merge(t, %{chain: "c", exprs: [{:immediate, %{dreg: 0, verdict: :drop}}]})},
+      {:add, :set, Map.merge(t, %{name: "s", key_type: 7, key_len: 4, flags: [:timeout], timeout: 60_000})},
+      {:add, :element, Map.merge(t, %{set: "s", elements: [%{key: <<10, 0, 0, 1>>, userdata: "e"}, %{key: <<10, 0, 0, 2>>}]})},
+      {:add, :counter, Map.merge(t, %{name: "k", packets: 3})},
+      {:add, :quota, Map.merge(t, %{name: "q", bytes: 1000})}
+    ]
+
+    ids = for msgs <- [add, [{:delete, :table, %{family: :inet, name: name}}]] do
+      id = System.unique_integer([:positive])
+      count()
+      RawPort.send_request(rp, {id, :commit, [msgs, %{}]})
+      id
+    end
+
+    {replies, events} = collect(rp, round, ids, [], 0, 0)
+    assert Enum.all?(replies, &(&1 == :ok)), inspect(replies)
+    # add: eight objects, elements and a newgen; delete: the table, what it held, a newgen.
+    assert events >= 16
+    ok!(rp, :unsubscribe, [round])
+  end
+
+  # Until both replies and both transactions' :newgen came.
+  defp collect(_rp, _sub, [], replies, events, 2), do: {replies, events}
+
+  defp collect(rp, sub, ids, replies, events, gens) do
+    case RawPort.recv(rp, 30_000) do
+      {:event, ^sub, {:newgen, _}} -> collect(rp, sub, ids, replies, events + 1, gens + 1)
+      {:event, ^sub, _} -> collect(rp, sub, ids, replies, events + 1, gens)
+      {id, result} -> collect(rp, sub, List.delete(ids, id), [result | replies], events, gens)
+    end
+  end
 
   # A different slice of a list each round, so that every round differs.
   defp rotate(list, round, n) do
