@@ -5,7 +5,7 @@ defmodule NFTables.Port.CacheTest do
   listing at every quiet point of 10,000 random changes made by 8
   processes through the port and through nft.
   """
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.{Cache, Snapshot}
 

@@ -4,7 +4,7 @@ defmodule NFTables.Port.EventsTest do
   through the port and through `nft` in the same namespace reach the
   subscribers, transaction by transaction; overflow is reported.
   """
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   @moduletag :kernel
 
@@ -79,13 +79,18 @@ defmodule NFTables.Port.EventsTest do
 
     :ok =
       NFTables.Port.commit(pid, [
-        {:add, :rule, %{family: :inet, table: "t", chain: "c", position: ins.handle, exprs: @drop}}
+        {:add, :rule,
+         %{family: :inet, table: "t", chain: "c", position: ins.handle, exprs: @drop}}
       ])
 
     assert [{:add, :rule, %{position: pos}}, {:newgen, _}] = transaction(ref)
     assert pos == ins.handle
 
-    :ok = NFTables.Port.commit(pid, [{:delete, :rule, %{family: :inet, table: "t", chain: "c", handle: h}}])
+    :ok =
+      NFTables.Port.commit(pid, [
+        {:delete, :rule, %{family: :inet, table: "t", chain: "c", handle: h}}
+      ])
+
     assert [{:delete, :rule, %{handle: ^h, exprs: @accept}}, {:newgen, _}] = transaction(ref)
 
     # A commit that fails sends nothing.
@@ -99,6 +104,7 @@ defmodule NFTables.Port.EventsTest do
     pid = start_port!()
     {:ok, ref} = NFTables.Port.subscribe(pid)
     nft!(pid, "add table ip x")
+
     assert [{:add, :table, %{family: :ip, name: "x"}}, {:newgen, %{name: "nft", pid: nft_pid}}] =
              transaction(ref)
 
@@ -110,6 +116,7 @@ defmodule NFTables.Port.EventsTest do
     keys = for {:add, :element, %{elements: es}} <- elems, e <- es, do: e.key
     assert Enum.sort(keys) == [<<192, 0, 2, 1>>, <<192, 0, 2, 2>>]
     nft!(pid, "delete element ip x s { 192.0.2.1 }")
+
     assert [{:delete, :element, %{set: "s", elements: [%{key: <<192, 0, 2, 1>>}]}}, {:newgen, _}] =
              transaction(ref)
 
@@ -117,6 +124,7 @@ defmodule NFTables.Port.EventsTest do
     assert [{:add, :quota, %{name: "q", bytes: 104_857_600}}, {:newgen, _}] = transaction(ref)
     nft!(pid, "delete table ip x")
     deletes = transaction(ref)
+
     assert {:delete, :table, %{name: "x"}} in Enum.map(deletes, fn
              {:delete, :table, a} -> {:delete, :table, Map.take(a, [:name])}
              other -> other
@@ -172,6 +180,7 @@ defmodule NFTables.Port.EventsTest do
 
   test "bad subscriptions are refused and the nft format needs the translator" do
     pid = start_port!()
+
     assert {:error, "subscribe: unknown filter :colour" <> _} =
              NFTables.Port.subscribe(pid, colour: :red)
 
@@ -179,17 +188,19 @@ defmodule NFTables.Port.EventsTest do
              NFTables.Port.subscribe(pid, format: :json)
 
     if NFTables.Port.Events.nft_available?() do
-      assert {:ok, _} = NFTables.Port.subscribe(pid, format: :nft)
+      assert {:ok, ref} = NFTables.Port.subscribe(pid, format: :nft)
+      :ok = NFTables.Port.unsubscribe(pid, ref)
     else
       assert {:error, :nft_format_unavailable} = NFTables.Port.subscribe(pid, format: :nft)
     end
 
     # The raw op refuses a second, different subscription id.
     assert :ok = NFTables.Port.Kernel.Events.subscribe(pid, 7, %{})
-    assert {:error, "subscribe: already subscribed as 7; unsubscribe first"} =
+
+    assert {:error, %{message: "subscribe: already subscribed as 7; unsubscribe first"}} =
              NFTables.Port.Kernel.Events.subscribe(pid, 8, %{})
 
-    assert {:error, "subscribe: unknown option :size (known: rcvbuf)"} =
+    assert {:error, %{message: "subscribe: unknown option :size (known: rcvbuf)"}} =
              NFTables.Port.Kernel.Events.subscribe(pid, 7, %{size: 1})
 
     assert {:error, "subscribe: option :rcvbuf: 1 is not from 1024 to 2^30 bytes"} =
@@ -206,6 +217,7 @@ defmodule NFTables.Port.EventsTest do
     pid = start_port!()
     # A small receive buffer overruns soon.
     {:ok, ref} = NFTables.Port.subscribe(pid, rcvbuf: 4096)
+
     :ok =
       NFTables.Port.commit(pid, [
         {:add, :table, %{family: :inet, name: "o"}},
@@ -218,7 +230,8 @@ defmodule NFTables.Port.EventsTest do
     os_kill!(pid, "STOP")
 
     elements =
-      for i <- 0..19_999, do: %{key: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}
+      for i <- 0..19_999,
+          do: %{key: <<10, div(i, 65_536), div(rem(i, 65_536), 256), rem(i, 256)>>}
 
     file = Path.join(System.tmp_dir!(), "nfp-overflow-#{System.unique_integer([:positive])}.nft")
 

@@ -4,7 +4,7 @@ defmodule NFTables.Port.FleetTest do
   started with OTP's :peer, each running its own port in its own network
   namespace.
   """
-  use NFTables.PortCase, async: false
+  use NFTables.Port.Case, async: false
 
   alias NFTables.Port.Fleet
 

@@ -60,6 +60,11 @@ defmodule NFTables.Port.NftObjectsTest do
     map m2 { type ipv4_addr : verdict; elements = { 1.1.1.1 : accept, 2.2.2.2 : goto c2, * : drop } }
     map m3 { type ipv4_addr : ipv4_addr . inet_service; elements = { 1.1.1.1 : 2.2.2.2 . 80 } }
     map m4 { type inet_service : mark; flags interval; elements = { 10-20 : 3, * : 5 } }
+    map m5 {
+      type ipv4_addr : interval ipv4_addr
+      flags interval
+      elements = { 10.0.0.0/8 : 1.1.1.1-1.1.1.10, 192.168.0.0/16 : 2.2.2.0/24 }
+    }
     chain c { type filter hook input priority filter + 5; policy drop; comment "chc"; }
     chain c2 { comment "regular"; }
     chain c3 { type nat hook postrouting priority srcnat; policy accept; }
@@ -930,7 +935,10 @@ defmodule NFTables.Port.NftObjectsTest do
           []
         end
 
-    case Objects.down(:add, obj, %{}) do
+    # through JSON text and back, as a user would have it
+    {:ok, %{nftables: [text_obj]}} = Json.decode(Json.encode(%{nftables: [obj]}))
+
+    case Objects.down(:add, text_obj, %{}) do
       {:ok, got} ->
         w = Enum.map(want, &norm/1)
         g = Enum.map(got, &norm/1)

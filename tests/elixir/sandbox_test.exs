@@ -50,7 +50,7 @@ defmodule NFTables.SandboxTest do
 
   defp forbidden(rp, call) do
     case RawPort.request(rp, :test_forbidden_call, [call]) do
-      {:error, "test_forbidden_call: " <> message} -> {:error, message}
+      {:error, %{message: "test_forbidden_call: " <> message}} -> {:error, message}
       other -> other
     end
   end
@@ -216,8 +216,8 @@ defmodule NFTables.SandboxTest do
     test "the installed port has neither the test op nor --no-sandbox" do
       pid = start_port!(path: built_port!())
 
-      assert Port.call(pid, :test_forbidden_call, [:execve]) ==
-               {:error, "unknown op :test_forbidden_call"}
+      assert {:error, %{reason: :badarg, message: "unknown op :test_forbidden_call"}} =
+               Port.call(pid, :test_forbidden_call, [:execve])
 
       refute File.read!(built_port!()) =~ "test_forbidden_call"
       refute File.read!(built_port!()) =~ "--no-sandbox"

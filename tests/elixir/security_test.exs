@@ -570,7 +570,13 @@ defmodule NFTables.SecurityTest do
 
       assert raw_recv(port) ==
                {nil,
-                {:error, "frame of 100 bytes is larger than the limit of 64 bytes (--max-frame)"}}
+                {:error,
+                 %{
+                   reason: :badarg,
+                   index: nil,
+                   message:
+                     "frame of 100 bytes is larger than the limit of 64 bytes (--max-frame)"
+                 }}}
 
       assert_receive {^port, {:exit_status, 3}}, 10_000
     end

@@ -5,7 +5,7 @@ defmodule NFTables.Port.SyncTest do
   nothing when nothing differs, retries on a changed generation, and syncs
   large sets by difference.
   """
-  use NFTables.PortCase, async: true
+  use NFTables.Port.Case, async: true
 
   alias NFTables.Port.{Cache, Sync}
 
@@ -37,17 +37,29 @@ defmodule NFTables.Port.SyncTest do
     [
       {:add, :table, %{family: :inet, name: "f"}},
       {:add, :chain,
-       %{family: :inet, table: "f", name: "in", type: "filter", hooknum: :input, prio: 0, policy: policy}},
+       %{
+         family: :inet,
+         table: "f",
+         name: "in",
+         type: "filter",
+         hooknum: :input,
+         prio: 0,
+         policy: policy
+       }},
       {:add, :chain, %{family: :inet, table: "f", name: "side"}},
       {:add, :set, %{family: :inet, table: "f", name: "block", key_type: 7, key_len: 4}},
-      {:add, :element, %{family: :inet, table: "f", set: "block", elements: Enum.map(elems, &%{key: ip(&1)})}},
+      {:add, :element,
+       %{family: :inet, table: "f", set: "block", elements: Enum.map(elems, &%{key: ip(&1)})}},
       {:add, :counter, %{family: :inet, table: "f", name: "hits"}}
     ] ++ Enum.map(marks, &rule("in", &1)) ++ [rule("side", 99, :drop)]
   end
 
   defp marks(pid, chain \\ "in") do
     {:ok, rules} = NFTables.Port.list(pid, :rule, %{family: :inet, table: "f", chain: chain})
-    Enum.map(rules, fn r -> r.exprs |> Enum.at(1) |> elem(1) |> Map.fetch!(:data) |> then(fn <<m::32>> -> m end) end)
+
+    Enum.map(rules, fn r ->
+      r.exprs |> Enum.at(1) |> elem(1) |> Map.fetch!(:data) |> then(fn <<m::32>> -> m end)
+    end)
   end
 
   defp handles(pid) do
@@ -71,7 +83,9 @@ defmodule NFTables.Port.SyncTest do
       :ok = NFTables.Port.commit(pid, [{:add, :table, %{family: :ip, name: "other"}}])
       opts = if with_cache, do: [cache: start_supervised!({Cache, port: pid})], else: []
 
-      assert {:ok, %{added: 12, deleted: 0, genid: g1}} = NFTables.Port.sync(pid, desired([1, 2, 3]), opts)
+      assert {:ok, %{added: 12, deleted: 0, genid: g1}} =
+               NFTables.Port.sync(pid, desired([1, 2, 3]), opts)
+
       assert {:ok, g1} == NFTables.Port.genid(pid)
       assert marks(pid) == [1, 2, 3]
       before = handles(pid)
@@ -79,7 +93,10 @@ defmodule NFTables.Port.SyncTest do
       # The same again: nothing sent, not even an empty transaction.
       {:ok, ref} = NFTables.Port.subscribe(pid)
       if with_cache, do: :ok = Cache.sync_point(opts[:cache])
-      assert {:ok, %{added: 0, deleted: 0, updated: 0, genid: ^g1}} = NFTables.Port.sync(pid, desired([1, 2, 3]), opts)
+
+      assert {:ok, %{added: 0, deleted: 0, updated: 0, genid: ^g1}} =
+               NFTables.Port.sync(pid, desired([1, 2, 3]), opts)
+
       no_event(ref)
       assert {:ok, g1} == NFTables.Port.genid(pid)
 
@@ -94,23 +111,44 @@ defmodule NFTables.Port.SyncTest do
       after_ = handles(pid)
       # Unchanged rules kept their handles (and so their counters).
       for m <- [1, 3], do: assert(after_[<<m::32>>] == before[<<m::32>>])
-      {:ok, [chain]} = NFTables.Port.list(pid, :chain, %{family: :inet, table: "f"}) |> then(fn {:ok, cs} -> {:ok, Enum.filter(cs, &(&1.name == "in"))} end)
+
+      {:ok, [chain]} =
+        NFTables.Port.list(pid, :chain, %{family: :inet, table: "f"})
+        |> then(fn {:ok, cs} -> {:ok, Enum.filter(cs, &(&1.name == "in"))} end)
+
       assert chain.policy == :drop
-      {:ok, [%{elements: elems}]} = NFTables.Port.list(pid, :element, %{family: :inet, table: "f", set: "block"})
+
+      {:ok, [%{elements: elems}]} =
+        NFTables.Port.list(pid, :element, %{family: :inet, table: "f", set: "block"})
+
       assert Enum.sort(Enum.map(elems, & &1.key)) == Enum.map([2, 3, 4, 5], &ip/1)
       assert {:ok, [%{name: "other"}]} = NFTables.Port.list(pid, :table, %{family: :ip})
 
       # Reordered, and a chain, a set and a counter that are no longer wanted.
       if with_cache, do: :ok = Cache.sync_point(opts[:cache])
-      small = [
-        {:add, :table, %{family: :inet, name: "f"}},
-        {:add, :chain, %{family: :inet, table: "f", name: "in", type: "filter", hooknum: :input, prio: 0, policy: :drop}}
-      ] ++ Enum.map([7, 6, 5, 3, 1, 0], &rule("in", &1))
+
+      small =
+        [
+          {:add, :table, %{family: :inet, name: "f"}},
+          {:add, :chain,
+           %{
+             family: :inet,
+             table: "f",
+             name: "in",
+             type: "filter",
+             hooknum: :input,
+             prio: 0,
+             policy: :drop
+           }}
+        ] ++ Enum.map([7, 6, 5, 3, 1, 0], &rule("in", &1))
 
       assert {:ok, %{deleted: deleted}} = NFTables.Port.sync(pid, small, opts)
       assert deleted > 0
       assert marks(pid) == [7, 6, 5, 3, 1, 0]
-      assert {:ok, [%{name: "in"}]} = NFTables.Port.list(pid, :chain, %{family: :inet, table: "f"})
+
+      assert {:ok, [%{name: "in"}]} =
+               NFTables.Port.list(pid, :chain, %{family: :inet, table: "f"})
+
       assert {:ok, []} = NFTables.Port.list(pid, :set, %{family: :inet, table: "f"})
       assert {:ok, []} = NFTables.Port.list(pid, :counter, %{family: :inet, table: "f"})
       if with_cache, do: :ok = Cache.sync_point(opts[:cache])
@@ -140,7 +178,10 @@ defmodule NFTables.Port.SyncTest do
 
     # Other desired rules: another fingerprint, compared again.
     :ok = Cache.sync_point(cache)
-    assert {:ok, %{added: 1, deleted: 0}} = NFTables.Port.sync(pid, desired([1, 2, 3, 4]), cache: cache)
+
+    assert {:ok, %{added: 1, deleted: 0}} =
+             NFTables.Port.sync(pid, desired([1, 2, 3, 4]), cache: cache)
+
     assert marks(pid) == [1, 2, 3, 4]
   end
 
@@ -152,14 +193,23 @@ defmodule NFTables.Port.SyncTest do
   test "comments tell rules apart; a rule given with its handle is replaced" do
     pid = start_port!()
     base = Enum.take(desired([]), 2)
-    {:ok, _} = NFTables.Port.sync(pid, base ++ [rule("in", 1, :accept, "one"), rule("in", 1, :accept, "two")])
+
+    {:ok, _} =
+      NFTables.Port.sync(
+        pid,
+        base ++ [rule("in", 1, :accept, "one"), rule("in", 1, :accept, "two")]
+      )
+
     [h1, h2] = handles_in_order(pid)
 
     # Same expressions, other comment: the rule with comment "one" goes.
-    assert {:ok, %{added: 0, deleted: 1}} = NFTables.Port.sync(pid, base ++ [rule("in", 1, :accept, "two")])
+    assert {:ok, %{added: 0, deleted: 1}} =
+             NFTables.Port.sync(pid, base ++ [rule("in", 1, :accept, "two")])
+
     assert handles_in_order(pid) == [h2]
 
     {:add, :rule, r} = rule("in", 2, :drop, "two")
+
     assert {:ok, %{updated: 1, added: 0, deleted: 0}} =
              NFTables.Port.sync(pid, base ++ [{:add, :rule, Map.put(r, :handle, h2)}])
 
@@ -182,9 +232,13 @@ defmodule NFTables.Port.SyncTest do
     # The cache stops following: its generation is behind the kernel's.
     :sys.suspend(cache)
     nft!(pid, "add rule inet f in meta mark 42 accept")
-    assert {:error, :generation_changed} = NFTables.Port.sync(pid, desired([1, 2]), cache: cache, retries: 0)
 
-    task = Task.async(fn -> NFTables.Port.sync(pid, desired([1, 2]), cache: cache, retries: 3) end)
+    assert {:error, :generation_changed} =
+             NFTables.Port.sync(pid, desired([1, 2]), cache: cache, retries: 0)
+
+    task =
+      Task.async(fn -> NFTables.Port.sync(pid, desired([1, 2]), cache: cache, retries: 3) end)
+
     Process.sleep(200)
     :sys.resume(cache)
     assert {:ok, %{added: 1, deleted: 1}} = Task.await(task, 30_000)
@@ -195,7 +249,10 @@ defmodule NFTables.Port.SyncTest do
     pid = start_port!()
     {:ok, _} = NFTables.Port.sync(pid, desired([1, 2]))
     {:ok, g} = NFTables.Port.genid(pid)
-    assert {:ok, %{added: 1, deleted: 1, msgs: msgs, genid: ^g}} = NFTables.Port.sync(pid, desired([1, 3]), dry_run: true)
+
+    assert {:ok, %{added: 1, deleted: 1, msgs: msgs, genid: ^g}} =
+             NFTables.Port.sync(pid, desired([1, 3]), dry_run: true)
+
     assert [{:delete, :rule, %{handle: _}}, {:add, :rule, %{position: _}}] = msgs
     assert {:ok, ^g} = NFTables.Port.genid(pid)
     assert marks(pid) == [1, 2]
@@ -205,17 +262,24 @@ defmodule NFTables.Port.SyncTest do
     pid = start_port!(timeout: 120_000)
     cache = start_supervised!({Cache, port: pid})
     n = 50_000
-    {:ok, %{added: added}} = NFTables.Port.sync(pid, desired([], elements: Enum.to_list(1..n)), cache: cache)
+
+    {:ok, %{added: added}} =
+      NFTables.Port.sync(pid, desired([], elements: Enum.to_list(1..n)), cache: cache)
+
     assert added == n + 6
     :ok = Cache.sync_point(cache, 30_000)
     # 50 gone, 50 new.
     want = Enum.to_list(51..(n + 50))
+
     assert {:ok, %{added: 50, deleted: 50, msgs: msgs}} =
              NFTables.Port.sync(pid, desired([], elements: want), cache: cache, dry_run: true)
 
     sent = for {_, :element, %{elements: es}} <- msgs, reduce: 0, do: (acc -> acc + length(es))
     assert sent == 100
-    assert {:ok, %{added: 50, deleted: 50}} = NFTables.Port.sync(pid, desired([], elements: want), cache: cache)
+
+    assert {:ok, %{added: 50, deleted: 50}} =
+             NFTables.Port.sync(pid, desired([], elements: want), cache: cache)
+
     :ok = Cache.sync_point(cache, 30_000)
     keys = Cache.elements(cache, :inet, "f", "block") |> Enum.map(& &1.key) |> Enum.sort()
     assert keys == Enum.map(want, &ip/1)
@@ -227,25 +291,39 @@ defmodule NFTables.Port.SyncTest do
     pid = start_port!(timeout: :infinity, max_frame: 1_073_741_824)
     cache = start_supervised!({Cache, port: pid})
     n = 1_000_000
-    {:ok, _} = NFTables.Port.sync(pid, desired([], elements: Enum.to_list(1..n)), cache: cache, timeout: 600_000)
+
+    {:ok, _} =
+      NFTables.Port.sync(pid, desired([], elements: Enum.to_list(1..n)),
+        cache: cache,
+        timeout: 600_000
+      )
+
     :ok = Cache.sync_point(cache, 300_000)
     want = Enum.to_list(51..(n + 50))
+
     assert {:ok, %{added: 50, deleted: 50, msgs: msgs}} =
              NFTables.Port.sync(pid, desired([], elements: want), cache: cache, dry_run: true)
 
-    assert 100 == for({_, :element, %{elements: es}} <- msgs, reduce: 0, do: (acc -> acc + length(es)))
-    assert {:ok, %{added: 50, deleted: 50}} = NFTables.Port.sync(pid, desired([], elements: want), cache: cache)
+    assert 100 ==
+             for({_, :element, %{elements: es}} <- msgs, reduce: 0, do: (acc -> acc + length(es)))
+
+    assert {:ok, %{added: 50, deleted: 50}} =
+             NFTables.Port.sync(pid, desired([], elements: want), cache: cache)
   end
 
   test "a desired state it cannot read is refused, naming the message" do
     pid = start_port!()
+
     assert {:error, "sync: message 0 " <> rest} =
              NFTables.Port.sync(pid, [{:add, :chain, %{family: :inet, table: "nope", name: "c"}}])
 
     assert rest =~ "its table inet nope is not in the desired state"
 
     assert {:error, "sync: message 1 " <> rest} =
-             NFTables.Port.sync(pid, [{:add, :table, %{family: :inet, name: "t"}}, {:delete, :chain, %{family: :inet, table: "t", name: "c"}}])
+             NFTables.Port.sync(pid, [
+               {:add, :table, %{family: :inet, name: "t"}},
+               {:delete, :chain, %{family: :inet, table: "t", name: "c"}}
+             ])
 
     assert rest =~ "made of :add messages"
 
@@ -256,7 +334,7 @@ defmodule NFTables.Port.SyncTest do
     end
 
     # What the port refuses comes back as commit's error.
-    assert {:error, "commit: message 1 (add chain): " <> _} =
+    assert {:error, %{index: 1, message: "commit: message 1 (add chain): " <> _}} =
              NFTables.Port.sync(pid, [
                {:add, :table, %{family: :inet, name: "t"}},
                {:add, :chain, %{family: :inet, table: "t", name: "c", policy: :bogus}}

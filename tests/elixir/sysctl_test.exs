@@ -109,21 +109,26 @@ defmodule NFTables.SysctlTest do
           {:set, name, value} -> Sysctl.set(pid, name, value)
         end
 
-      assert got == {:error, expected}, "#{inspect(call)}"
+      assert {:error, %{reason: :badarg, message: ^expected}} = got, "#{inspect(call)}"
     end
 
     # The raw op checks its arguments too.
-    assert NFTables.Port.call(pid, :sysctl_get, [:"net.ipv4.ip_forward"]) ==
-             {:error, "sysctl_get: name: expected a binary, got an atom"}
+    assert message(NFTables.Port.call(pid, :sysctl_get, [:"net.ipv4.ip_forward"])) ==
+             "sysctl_get: name: expected a binary, got an atom"
 
-    assert NFTables.Port.call(pid, :sysctl_set, ["net.ipv4.ip_forward", "1"]) ==
-             {:error, "sysctl_set: net.ipv4.ip_forward takes true or false, got a binary"}
+    assert message(NFTables.Port.call(pid, :sysctl_set, ["net.ipv4.ip_forward", "1"])) ==
+             "sysctl_set: net.ipv4.ip_forward takes true or false, got a binary"
 
-    assert Sysctl.get(pid, :ip_forward) ==
-             {:error, "sysctl_get: the name must be a string, got: :ip_forward"}
+    assert message(Sysctl.get(pid, :ip_forward)) ==
+             "sysctl_get: the name must be a string, got: :ip_forward"
 
     assert NFTables.Port.Control.ping(pid) == {:ok, :pong}
   end
+
+  # Caller errors are `%{reason: :badarg, message: m}`.
+  defp message({:error, %{message: m}}), do: m
+  defp message({:error, m}) when is_binary(m), do: m
+  defp message(other), do: other
 
   @conntrack File.exists?("/proc/sys/net/netfilter/nf_conntrack_max")
   @tag skip: if(@conntrack, do: false, else: "nf_conntrack is not loaded on this host")
@@ -134,9 +139,11 @@ defmodule NFTables.SysctlTest do
     assert {:ok, count} = Sysctl.get(pid, "net.netfilter.nf_conntrack_count")
     assert count >= 0
 
-    assert Sysctl.set(pid, "net.netfilter.nf_conntrack_max", max) ==
-             {:error,
-              "sysctl_set: net.netfilter.nf_conntrack_max: cannot open it: Permission denied (EACCES)"}
+    assert {:error,
+            %{
+              message:
+                "sysctl_set: net.netfilter.nf_conntrack_max: cannot open it: Permission denied (EACCES)"
+            }} = Sysctl.set(pid, "net.netfilter.nf_conntrack_max", max)
 
     assert Sysctl.set(pid, "net.netfilter.nf_conntrack_tcp_timeout_established", 3600) == :ok
     assert Sysctl.get(pid, "net.netfilter.nf_conntrack_tcp_timeout_established") == {:ok, 3600}
