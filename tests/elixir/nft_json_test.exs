@@ -182,4 +182,47 @@ defmodule NFTables.Port.NftJsonTest do
       if missed != [], do: IO.puts("  nft -j -f loads these, the port not yet: #{Enum.join(missed, ", ")}")
     end
   end
+
+  test "the README's example: a document of Elixir terms in, JSON and the nft form out" do
+    pid = start_port!()
+
+    assert :ok =
+             NFTables.Port.commit(pid, %{
+               nftables: [
+                 %{add: %{table: %{family: "inet", name: "fw"}}},
+                 %{add: %{chain: %{family: "inet", table: "fw", name: "input", type: "filter", hook: "input", prio: 0, policy: "drop"}}},
+                 %{
+                   add: %{
+                     rule: %{
+                       family: "inet",
+                       table: "fw",
+                       chain: "input",
+                       expr: [
+                         %{match: %{op: "in", left: %{ct: %{key: "state"}}, right: ["established", "related"]}},
+                         %{match: %{op: "==", left: %{payload: %{protocol: "tcp", field: "dport"}}, right: %{set: [22, 80, 443]}}},
+                         %{accept: nil}
+                       ]
+                     }
+                   }
+                 }
+               ]
+             })
+
+    assert nft!(pid, "list ruleset") =~ "ct state established,related tcp dport { 22, 80, 443 } accept"
+    assert {:ok, json} = NFTables.Port.commit(pid, @list_ruleset)
+    assert {:ok, %{nftables: [%{metainfo: _} | objects]}} = Nft.Json.decode(json)
+    assert [%{rule: %{expr: [_, _, %{accept: nil}], handle: h}}] = for(%{rule: _} = r <- objects, do: r)
+    assert is_integer(h)
+
+    # A document that does not translate names the command and the place.
+    assert {:error, %{index: 1, path: [:add, :rule, :expr, 0 | _], message: m}} =
+             NFTables.Port.commit(pid, %{
+               nftables: [
+                 %{add: %{table: %{family: "inet", name: "fw"}}},
+                 %{add: %{rule: %{family: "inet", table: "fw", chain: "input", expr: [%{match: %{op: "==", left: %{payload: %{protocol: "tcp", field: "dprot"}}, right: 1}}]}}}
+               ]
+             })
+
+    assert m =~ "dprot"
+  end
 end
