@@ -33,6 +33,8 @@ bool nfp_netns_own_userns(void);
  * nogroup), keeping the permitted capabilities for nfp_caps_drop(). Not
  * started as root: nothing (and --user/--group are an error). 0 or -1. */
 int nfp_identity_drop(bool started_as_root, const char *user, const char *group);
+/* Whether uid 0 here is root on the host (not a mapped user of a user namespace). */
+bool nfp_identity_host_root(void);
 void nfp_identity_encode(ei_x_buff *x);
 
 #endif /* NFP_CAPS_H */

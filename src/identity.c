@@ -78,6 +78,27 @@ static int resolve_group(const char *group, gid_t *gid)
 	return 0;
 }
 
+/* uid 0 in a user namespace that maps it to another user outside (a port
+ * started inside a caller's `unshare --user --map-root-user`, as
+ * NFTables.Port.Case does for an ordinary user) is that user on the host:
+ * there is no root to drop and no nobody mapped to switch to. Root is uid
+ * 0 of the initial namespace's identity map. */
+bool nfp_identity_host_root(void)
+{
+	unsigned long inner, outer, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	bool host = true;
+
+	if (!f)
+		return true;
+	while (fscanf(f, "%lu %lu %lu", &inner, &outer, &count) == 3) {
+		if (inner == 0 && outer != 0)
+			host = false;
+	}
+	fclose(f);
+	return host;
+}
+
 int nfp_identity_drop(bool started_as_root, const char *user, const char *group)
 {
 	uid_t uid;

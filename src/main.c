@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 	const struct nfp_frame_cb cb = { .frame = on_frame, .oversize = on_oversize };
 	uint32_t max_frame = NFP_FRAME_MAX_DEFAULT;
 	const char *netns = NULL, *user = NULL, *group = NULL;
-	bool root = getuid() == 0 || geteuid() == 0, switched = false, sandbox = true;
+	bool root = (getuid() == 0 || geteuid() == 0) && nfp_identity_host_root(),
+	     switched = false, sandbox = true;
 	struct nfp_reader reader;
 	struct port port = { .fd_out = STDOUT_FILENO };
 	struct pollfd fds[3];

@@ -203,10 +203,10 @@ defmodule NFTables.Port.EventsTest do
     assert {:error, %{message: "subscribe: unknown option :size (known: rcvbuf)"}} =
              NFTables.Port.Kernel.Events.subscribe(pid, 7, %{size: 1})
 
-    assert {:error, "subscribe: option :rcvbuf: 1 is not from 1024 to 2^30 bytes"} =
+    assert {:error, %{message: "subscribe: option :rcvbuf: 1 is not from 1024 to 2^30 bytes"}} =
              NFTables.Port.Kernel.Events.subscribe(pid, 7, %{rcvbuf: 1})
 
-    assert {:error, "unsubscribe: no subscription 8"} =
+    assert {:error, %{message: "unsubscribe: no subscription 8"}} =
              NFTables.Port.Kernel.Events.unsubscribe(pid, 8)
 
     assert :ok = NFTables.Port.Kernel.Events.unsubscribe(pid, 7)

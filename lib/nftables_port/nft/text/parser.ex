@@ -788,7 +788,11 @@ defmodule NFTables.Port.Nft.Text.Parser do
 
         {s, rest} =
           case rest do
+            [{:punct, ":", _, _}, {:str, "verdict", _, _} | rest] ->
+              {Map.put(s, :map, "verdict"), rest}
+
             [{:punct, ":", _, _} | rest] ->
+              rest = if word?(rest, "interval"), do: tl(rest), else: rest
               {data, rest} = concat_expr(rest, :lhs)
               {s |> Map.put(:map, typeof_type(data)) |> put_in([:typeof, :data], data), rest}
 
@@ -848,8 +852,8 @@ defmodule NFTables.Port.Nft.Text.Parser do
         set_items(kind, Map.put(s, :elem, elems), after_line(rest))
 
       [{:str, w, _, _} | _] = ts when w in ["counter", "limit", "quota"] ->
-        {stmt, rest} = stmt(ts)
-        set_items(kind, Map.update(s, :stmt, [stmt], &(&1 ++ [stmt])), after_line(rest))
+        {stmts, rest} = set_stmts(ts, [])
+        set_items(kind, Map.update(s, :stmt, stmts, &(&1 ++ stmts)), after_line(rest))
 
       [tok | _] ->
         unexpected(tok, "type, typeof, flags, timeout, gc-interval, size, policy, elements, counter, comment or '}'")
