@@ -207,6 +207,8 @@ defmodule NFTables.BadInputTest do
       assert_desync_exit!(rp, 100, 16)
     end
 
+    # It writes to the port's stdin through /proc, which needs root.
+    @tag :root
     test "the GenServer: a server whose port desynchronised stops with {:port_exit, 3}" do
       Process.flag(:trap_exit, true)
       {:ok, pid} = NFTables.Port.start_link(netns: :new, max_frame: 64)

@@ -213,6 +213,8 @@ defmodule NFTables.Port.EventsTest do
     assert {:ok, :pong} = NFTables.Port.Control.ping(pid)
   end
 
+  # Its burst of rules is larger than an ordinary user's socket buffers allow.
+  @tag :root
   test "an overrun event socket reports :overflow" do
     pid = start_port!()
     # A small receive buffer overruns soon.
