@@ -73,6 +73,7 @@ defmodule NFTables.Port.FleetTest do
     length(rules)
   end
 
+  @tag :root
   test "one sync converges every node; a node that conflicts reports its error" do
     # This node's :pg scope sees the members the peers join.
     start_supervised!(Fleet)

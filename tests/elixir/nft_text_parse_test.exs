@@ -57,6 +57,7 @@ defmodule NFTables.Port.NftTextParseTest do
 
   @tag :kernel
   @tag timeout: 600_000
+  @tag :root
   test "parsed scripts load into nft as the same ruleset" do
     files = Path.wildcard(Path.join(@shared, "*.nft")) ++ Path.wildcard(Path.join(@own, "*.nft"))
     res = Enum.map(files, &{Path.basename(&1), check(&1)})

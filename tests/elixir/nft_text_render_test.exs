@@ -18,6 +18,8 @@ defmodule NFTables.Port.NftTextRenderTest do
   alias NFTables.Port.Nft.Text.Render
 
   @moduletag :kernel
+  # ip netns add: root only; the unprivileged run skips it.
+  @moduletag :root
   @moduletag timeout: 600_000
 
   @shared Path.expand("../../../shared/testdata/rulesets", __DIR__)
