@@ -2344,6 +2344,12 @@ defmodule NFTables.Port.Nft.Tables do
     end
   end
 
+  @doc "A header's length in bits: its `length`, else where its last field ends."
+  @spec header_bits(map()) :: non_neg_integer()
+  def header_bits(%{} = p) do
+    Map.get(p, :length) || Enum.reduce(Map.get(p, :fields, []), 0, &max(&1.offset + &1.len, &2))
+  end
+
   @doc "The extension headers of a group (`\"ipv6\"`, `\"tcp-options\"`, ...)."
   @spec exthdrs(String.t()) :: [map()]
   def exthdrs(group), do: Map.get(@exthdrs, group, [])

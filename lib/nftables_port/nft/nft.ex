@@ -403,30 +403,16 @@ defmodule NFTables.Port.Nft do
         case {Map.get(e, :key), info.key_types} do
           {nil, _} -> "*"
           {k, [t]} -> Value.decode(t, k)
-          {k, ts} -> %{concat: decode_parts(ts, k)}
+          {k, ts} -> %{concat: Value.decode_concat(ts, k)}
         end
 
       case info.data_type do
         nil -> key
         "verdict" -> [key, %{Map.get(e, :verdict) => if(Map.has_key?(e, :chain), do: %{target: e.chain})}]
         t when is_binary(t) -> [key, Value.decode(t, Map.get(e, :data, <<>>))]
-        ts -> [key, %{concat: decode_parts(ts, Map.get(e, :data, <<>>))}]
+        ts -> [key, %{concat: Value.decode_concat(ts, Map.get(e, :data, <<>>))}]
       end
     end)
-  end
-
-  defp decode_parts(types, bin) do
-    {vals, _} =
-      Enum.map_reduce(types, bin, fn t, rest ->
-        n = Value.bytes(t)
-        n = if n == 0, do: byte_size(rest), else: n
-        <<v::binary-size(n), rest2::binary>> = rest
-        pad = min(Value.reg_bytes(n) - n, byte_size(rest2))
-        <<_::binary-size(pad), rest3::binary>> = rest2
-        {Value.decode(t, v), rest3}
-      end)
-
-    vals
   end
 
   defp single_or_list([one]), do: one

@@ -542,10 +542,15 @@ defmodule NFTables.Port.Nft.Rule.Down do
 
   defp dependency(st, %{name: "vlan"} = p, @ll) do
     st = if st.family != :bridge and Map.get(st.pctx, @ll) != "ether", do: dev_ether(st), else: st
-    # vlan stacks on ether: ether type 8021q, then its fields follow ether's
-    dep_match(st, {:payload, %{base: :link, offset: 12, len: 2, dreg: 1}}, <<p.id::16>>)
+    # vlan stacks on ether: ether's type field says 8021q, then vlan's
+    # fields follow ether's header
+    ether = Tables.protocol("ether")
+    f = Enum.find(ether.fields, &(&1.name == ether.protocol_key))
+
+    st
+    |> dep_match({:payload, %{base: :link, offset: div(f.offset, 8), len: div(f.len, 8), dreg: 1}}, <<p.id::16>>)
     |> put_pctx(@ll, "vlan")
-    |> Map.update!(:poff, &Map.put(&1, @ll, 112))
+    |> Map.update!(:poff, &Map.put(&1, @ll, Tables.header_bits(ether)))
   end
 
   defp dependency(st, %{name: "ether"}, @ll) do

@@ -534,7 +534,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
   defp op_str(:in), do: "in"
 
   defp right_json(_st, %{k: :value, bytes: b}, types, _bits) when is_list(types) do
-    %{concat: decode_concat(types, b)}
+    %{concat: Value.decode_concat(types, b)}
   end
 
   defp right_json(_st, %{k: :value, bytes: b}, type, _bits), do: Value.decode(type, b)
@@ -544,20 +544,6 @@ defmodule NFTables.Port.Nft.Rule.Up do
   end
 
   defp right_json(st, {:set, name, set}, _type, _bits), do: set_json(st, name, set)
-
-  defp decode_concat(types, bin) do
-    {vals, _} =
-      Enum.map_reduce(types, bin, fn t, rest ->
-        n = Value.bytes(t)
-        n = if n == 0, do: byte_size(rest), else: n
-        <<v::binary-size(n), rest2::binary>> = rest
-        pad = min(Value.reg_bytes(n) - n, byte_size(rest2))
-        <<_::binary-size(pad), rest3::binary>> = rest2
-        {Value.decode(t, v), rest3}
-      end)
-
-    vals
-  end
 
   defp int_value(bytes) do
     n = :binary.decode_unsigned(bytes)
@@ -600,7 +586,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     Enum.find_value(Map.get(st.pstack, base, []), fn {name, start} ->
       p = Tables.protocol(name)
       rel = off - start
-      if rel >= 0 and rel + len * 8 <= header_bits(p), do: cover(p, rel, rel + len * 8, [])
+      if rel >= 0 and rel + len * 8 <= Tables.header_bits(p), do: cover(p, rel, rel + len * 8, [])
     end)
   end
 
@@ -695,7 +681,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
           st =
             if b == base do
               start = Map.get(st.poff, b, 0)
-              %{st | poff: Map.put(st.poff, b, start + header_bits(p)),
+              %{st | poff: Map.put(st.poff, b, start + Tables.header_bits(p)),
                      pstack: Map.update(st.pstack, b, [{p.name, start}], &[{p.name, start} | &1])}
             else
               st
@@ -705,10 +691,6 @@ defmodule NFTables.Port.Nft.Rule.Up do
     else
       st
     end
-  end
-
-  defp header_bits(p) do
-    Map.get(p, :length) || Enum.reduce(p.fields, 0, &max(&1.offset + &1.len, &2))
   end
 
   defp store_dependency(st, base) do
@@ -822,8 +804,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     nfproto =
       case {dkey, b} do
         {:nfproto, <<v>>} -> v
-        {:protocol, <<0x08, 0x00>>} -> 2
-        {:protocol, <<0x86, 0xDD>>} -> 10
+        {:protocol, <<ethertype::16>>} -> ethertype_nfproto(ethertype)
         _ -> 0
       end
 
@@ -844,6 +825,17 @@ defmodule NFTables.Port.Nft.Rule.Up do
   end
 
   defp meta_may_kill?(_st, _dep, _key, _l4), do: true
+
+  # The nfproto (meta nfproto value) of the network protocol an ethertype
+  # names, from the tables: ip 0x0800 -> 2, ip6 0x86dd -> 10, else 0.
+  defp ethertype_nfproto(ethertype) do
+    with %{name: name} <- Enum.find(Tables.protocols(), &(&1.base == :nh and Map.get(&1, :id) == ethertype)),
+         %{value: v} <- Enum.find(Tables.protocol("inet").links, &(&1.proto == name)) do
+      v
+    else
+      _ -> 0
+    end
+  end
 
   # ---------------------------------------------------------------------
   # bitwise: masks, prefixes, flags
@@ -937,7 +929,7 @@ defmodule NFTables.Port.Nft.Rule.Up do
     emit(st, match_json(op, raw_payload_json(item), int_value(value)))
   end
 
-  defp flags_payload_match(st, p, item, mask, op, value) do
+  defp flags_payload_match(st, _p, item, mask, op, value) do
     case resolve_payload(st, item) do
       [{p, f}] ->
         st = kill_dependency(st, p, f, item.base)
@@ -1027,6 +1019,16 @@ defmodule NFTables.Port.Nft.Rule.Up do
 
   defp value_json(%{k: :binop} = b, type, bits), do: binop_json(b, type, bits)
 
+  defp value_json(%{k: :shift, inner: inner, op: op, data: data}, type, bits) do
+    n = Value.to_int(%{byteorder: :host}, data)
+    sym = if op == :lshift, do: :"<<", else: :">>"
+    %{sym => [value_json(inner, type, bits), n]}
+  end
+
+  defp value_json(%{k: :concat, parts: parts}, _type, _bits) do
+    %{concat: Enum.map(parts, &value_json(&1, item_type(&1), 0))}
+  end
+
   defp binop_json(%{inner: inner, mask: mask, xor: xor}, type, bits) do
     ij = value_json(inner, type, bits)
     zero = :binary.copy(<<0>>, byte_size(mask))
@@ -1064,15 +1066,6 @@ defmodule NFTables.Port.Nft.Rule.Up do
     end
   end
 
-  defp value_json(%{k: :shift, inner: inner, op: op, data: data}, type, bits) do
-    n = Value.to_int(%{byteorder: :host}, data)
-    sym = if op == :lshift, do: :"<<", else: :">>"
-    %{sym => [value_json(inner, type, bits), n]}
-  end
-
-  defp value_json(%{k: :concat, parts: parts}, _type, _bits) do
-    %{concat: Enum.map(parts, &value_json(&1, item_type(&1), 0))}
-  end
 
   # ---------------------------------------------------------------------
   # statements' JSON

@@ -129,6 +129,25 @@ defmodule NFTables.Port.Nft.Value do
        "got #{length(values)} values"}
   end
 
+  @doc """
+  Decodes a concatenation's bytes (each part padded to 4 bytes) as `nft -j`
+  prints its values; a part of variable size takes the rest.
+  """
+  @spec decode_concat([String.t()], binary()) :: [json()]
+  def decode_concat(types, bin) do
+    {vals, _} =
+      Enum.map_reduce(types, bin, fn t, rest ->
+        n = bytes(t)
+        n = if n == 0, do: byte_size(rest), else: n
+        <<v::binary-size(n), rest2::binary>> = rest
+        pad = min(reg_bytes(n) - n, byte_size(rest2))
+        <<_::binary-size(pad), rest3::binary>> = rest2
+        {decode(t, v), rest3}
+      end)
+
+    vals
+  end
+
   @doc "Pads `bin` with zero bytes to `len` bytes."
   @spec pad(binary(), non_neg_integer()) :: binary()
   def pad(bin, len) when byte_size(bin) >= len, do: bin
