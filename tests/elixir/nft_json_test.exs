@@ -155,6 +155,8 @@ defmodule NFTables.Port.NftJsonTest do
 
   defp strip_additions(_w, g), do: g
 
+  # ip netns add: root only; the unprivileged run excludes :root.
+  @tag :root
   test "nft's JSON in, the port's JSON lossless, the port's JSON out" do
     if System.cmd("id", ["-u"]) |> elem(0) |> String.trim() != "0" do
       if System.get_env("CI") == "true", do: flunk("needs root (ip netns add)")

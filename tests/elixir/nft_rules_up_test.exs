@@ -72,6 +72,8 @@ defmodule NFTables.Port.NftRulesUpTest do
     end
   end
 
+  # ip netns add: root only; the unprivileged run excludes :root.
+  @tag :root
   test "rules of the shared rulesets translate up as nft -j lists them" do
     if System.cmd("id", ["-u"]) |> elem(0) |> String.trim() != "0" do
       if System.get_env("CI") == "true", do: flunk("needs root (ip netns add)")
